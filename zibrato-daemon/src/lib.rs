@@ -1,0 +1,28 @@
+//! What Zibrato's daemons share, written once: logging, shutdown on signals,
+//! rate-limited warnings, and self-metrics encoded as ordinary Zibrato frames.
+//!
+//! Daemons (the broker and the workers) use it so that they log, stop and report
+//! about themselves the same way:
+//!
+//! ```no_run
+//! use zibrato_daemon::{Shutdown, init_logging};
+//!
+//! init_logging("info").expect("a valid log filter");
+//! let shutdown = Shutdown::install().expect("signal handlers");
+//! while !shutdown.is_requested() {
+//!     // poll sockets with a short timeout, do the work
+//! #   break;
+//! }
+//! ```
+
+mod identity;
+mod logging;
+mod ratelimit;
+mod shutdown;
+mod telemetry;
+
+pub use identity::{now_us, random_publisher_id};
+pub use logging::init_logging;
+pub use ratelimit::RateLimiter;
+pub use shutdown::Shutdown;
+pub use telemetry::{SELF_METRICS_LEVEL, Telemetry};

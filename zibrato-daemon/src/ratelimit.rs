@@ -1,0 +1,68 @@
+//! Warnings that cannot flood the log.
+
+use std::time::{Duration, Instant};
+
+/// Lets one message through per interval and counts the ones it holds back.
+///
+/// A hostile peer can make a daemon drop a million frames a second; the log gets one
+/// line per reason and interval, with the count of what it did not print.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use zibrato_daemon::RateLimiter;
+///
+/// let mut limiter = RateLimiter::new(Duration::from_secs(10));
+/// assert_eq!(limiter.check(), Some(0));
+/// assert_eq!(limiter.check(), None);
+/// assert_eq!(limiter.check(), None);
+/// // After the interval, the next check passes and reports the 2 suppressed.
+/// ```
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    interval: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimiter {
+    /// A limiter that passes one message per `interval`.
+    pub fn new(interval: Duration) -> Self {
+        RateLimiter {
+            interval,
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(n)` when a message may be logged now, `n` being how many were held back
+    /// since the last one; `None` when this one should be held back.
+    pub fn check(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        match self.last {
+            Some(last) if now.duration_since(last) < self.interval => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passes_again_after_the_interval() {
+        let mut limiter = RateLimiter::new(Duration::from_millis(20));
+        assert_eq!(limiter.check(), Some(0));
+        assert_eq!(limiter.check(), None);
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(limiter.check(), Some(1));
+    }
+}
