@@ -1,0 +1,47 @@
+//! What can stop the broker from starting or running.
+
+/// A failure that ends the broker with a non-zero exit.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// Another process holds the port.
+    #[error("port {port} is in use on {host} ({role} port)")]
+    PortInUse {
+        /// The address.
+        host: String,
+        /// The port.
+        port: u16,
+        /// `publisher` or `worker`.
+        role: &'static str,
+    },
+    /// The address cannot be bound for another reason.
+    #[error("cannot bind {endpoint}: {source}")]
+    Bind {
+        /// The ZeroMQ endpoint.
+        endpoint: String,
+        /// ZeroMQ's error.
+        source: zmq::Error,
+    },
+    /// The upstream broker's endpoint is refused by ZeroMQ.
+    #[error("cannot connect to upstream {endpoint}: {source}")]
+    Upstream {
+        /// The endpoint given with `--upstream`.
+        endpoint: String,
+        /// ZeroMQ's error.
+        source: zmq::Error,
+    },
+    /// Any other ZeroMQ failure.
+    #[error("zeromq failed to {action}: {source}")]
+    Zmq {
+        /// What the broker was doing.
+        action: &'static str,
+        /// ZeroMQ's error.
+        source: zmq::Error,
+    },
+}
+
+impl BrokerError {
+    /// Wraps a ZeroMQ error with what the broker was doing.
+    pub fn zmq(action: &'static str) -> impl FnOnce(zmq::Error) -> Self {
+        move |source| BrokerError::Zmq { action, source }
+    }
+}

@@ -1,0 +1,407 @@
+//! The forwarding loop: XSUB in, validate, XPUB out; subscriptions the other way.
+
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, warn};
+use zibrato_daemon::{RateLimiter, Shutdown, Telemetry};
+
+use crate::config::Config;
+use crate::{BrokerError, DropReason, Stats, accept};
+
+/// At most this many frames are read before the loop looks at subscriptions,
+/// monitors and the clock again, so a flood cannot starve them.
+const BATCH: usize = 4096;
+
+/// How long a poll may wait, so a shutdown signal is seen promptly.
+const TICK: Duration = Duration::from_millis(100);
+
+/// A bound broker, ready to [`run`](Broker::run).
+pub struct Broker {
+    _context: zmq::Context,
+    frontend: zmq::Socket,
+    backend: zmq::Socket,
+    upstream: Option<zmq::Socket>,
+    frontend_monitor: zmq::Socket,
+    backend_monitor: zmq::Socket,
+    stats: Stats,
+    telemetry: Telemetry,
+    stats_interval: Duration,
+    limiters: Vec<RateLimiter>,
+}
+
+impl Broker {
+    /// Binds the publisher (XSUB) and worker (XPUB) ports and connects upstream.
+    ///
+    /// # Errors
+    ///
+    /// [`BrokerError::PortInUse`] and the other variants, naming what failed.
+    pub fn bind(config: &Config) -> Result<Self, BrokerError> {
+        let context = zmq::Context::new();
+        let ipv6 = config.host.is_ipv6();
+
+        let frontend = context
+            .socket(zmq::XSUB)
+            .map_err(BrokerError::zmq("create the XSUB socket"))?;
+        frontend
+            .set_maxmsgsize(i64::from(config.max_frame_bytes.get()))
+            .map_err(BrokerError::zmq("set the maximum frame size"))?;
+        frontend
+            .set_rcvhwm(config.publisher_hwm.get() as i32)
+            .map_err(BrokerError::zmq("set the publisher high-water mark"))?;
+        prepare(&frontend, ipv6)?;
+        bind(&frontend, config, config.port, "publisher")?;
+
+        let backend = context
+            .socket(zmq::XPUB)
+            .map_err(BrokerError::zmq("create the XPUB socket"))?;
+        backend
+            .set_sndhwm(config.worker_hwm.get() as i32)
+            .map_err(BrokerError::zmq("set the worker high-water mark"))?;
+        prepare(&backend, ipv6)?;
+        bind(&backend, config, config.worker_port(), "worker")?;
+
+        let upstream = match &config.upstream {
+            Some(endpoint) => {
+                let socket = context
+                    .socket(zmq::XPUB)
+                    .map_err(BrokerError::zmq("create the upstream socket"))?;
+                socket
+                    .set_sndhwm(config.worker_hwm.get() as i32)
+                    .map_err(BrokerError::zmq("set the upstream high-water mark"))?;
+                prepare(&socket, false)?;
+                socket
+                    .connect(endpoint)
+                    .map_err(|source| BrokerError::Upstream {
+                        endpoint: endpoint.clone(),
+                        source,
+                    })?;
+                Some(socket)
+            }
+            None => None,
+        };
+
+        let frontend_monitor = monitor(&context, &frontend, "frontend")?;
+        let backend_monitor = monitor(&context, &backend, "backend")?;
+        let source = config.source.clone().unwrap_or_else(host_name);
+        Ok(Broker {
+            _context: context,
+            frontend,
+            backend,
+            upstream,
+            frontend_monitor,
+            backend_monitor,
+            stats: Stats::default(),
+            telemetry: Telemetry::new(&source),
+            stats_interval: config.stats_interval,
+            limiters: DropReason::ALL
+                .iter()
+                .map(|_| RateLimiter::new(Duration::from_secs(10)))
+                .collect(),
+        })
+    }
+
+    /// The totals so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Forwards until `shutdown` is requested, then publishes a last self-metric frame.
+    ///
+    /// # Errors
+    ///
+    /// A ZeroMQ failure other than an interrupted poll.
+    pub fn run(&mut self, shutdown: &Shutdown) -> Result<(), BrokerError> {
+        let mut next_stats = Instant::now() + self.stats_interval;
+        while !shutdown.is_requested() {
+            let timeout = next_stats
+                .saturating_duration_since(Instant::now())
+                .min(TICK);
+            let ready = self.poll(timeout)?;
+            if ready[0] {
+                self.forward_frames()?;
+            }
+            if ready[1] {
+                forward_subscriptions(&self.backend, &self.frontend, &mut self.stats)?;
+            }
+            if ready[2] {
+                if let Some(upstream) = &self.upstream {
+                    forward_subscriptions(upstream, &self.frontend, &mut self.stats)?;
+                }
+            }
+            if ready[3] {
+                self.read_monitor(Side::Publishers)?;
+            }
+            if ready[4] {
+                self.read_monitor(Side::Workers)?;
+            }
+            if Instant::now() >= next_stats {
+                self.publish_stats();
+                next_stats = Instant::now() + self.stats_interval;
+            }
+        }
+        self.publish_stats();
+        Ok(())
+    }
+
+    fn poll(&self, timeout: Duration) -> Result<[bool; 5], BrokerError> {
+        let mut items = vec![
+            self.frontend.as_poll_item(zmq::POLLIN),
+            self.backend.as_poll_item(zmq::POLLIN),
+            self.frontend_monitor.as_poll_item(zmq::POLLIN),
+            self.backend_monitor.as_poll_item(zmq::POLLIN),
+        ];
+        if let Some(upstream) = &self.upstream {
+            items.push(upstream.as_poll_item(zmq::POLLIN));
+        }
+        match zmq::poll(&mut items, timeout.as_millis() as i64) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(source) => {
+                return Err(BrokerError::Zmq {
+                    action: "poll",
+                    source,
+                });
+            }
+        }
+        let upstream = items.get(4).is_some_and(|i| i.is_readable());
+        Ok([
+            items[0].is_readable(),
+            items[1].is_readable(),
+            upstream,
+            items[2].is_readable(),
+            items[3].is_readable(),
+        ])
+    }
+
+    fn forward_frames(&mut self) -> Result<(), BrokerError> {
+        for _ in 0..BATCH {
+            let mut msg = zmq::Message::new();
+            match self.frontend.recv(&mut msg, zmq::DONTWAIT) {
+                Ok(()) => {}
+                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return Ok(()),
+                Err(source) => {
+                    return Err(BrokerError::Zmq {
+                        action: "receive a frame",
+                        source,
+                    });
+                }
+            }
+            self.stats.frames_in += 1;
+            if msg.get_more() {
+                self.discard_rest(&mut msg)?;
+                self.drop_frame(DropReason::Multipart, None);
+                continue;
+            }
+            match accept(&msg) {
+                Ok(accepted) => {
+                    let measurements = accepted.measurements as u64;
+                    self.stats.measurements_in += measurements;
+                    if let Some(upstream) = &self.upstream {
+                        if upstream.send(&msg[..], zmq::DONTWAIT).is_err() {
+                            self.stats.send_failures += 1;
+                        }
+                    }
+                    match self.backend.send(msg, zmq::DONTWAIT) {
+                        Ok(()) => {
+                            self.stats.frames_out += 1;
+                            self.stats.measurements_out += measurements;
+                        }
+                        Err(_) => self.stats.send_failures += 1,
+                    }
+                }
+                Err(error) => self.drop_frame(DropReason::of(error), Some(error)),
+            }
+        }
+        Ok(())
+    }
+
+    fn discard_rest(&mut self, msg: &mut zmq::Message) -> Result<(), BrokerError> {
+        while msg.get_more() {
+            self.frontend
+                .recv(msg, 0)
+                .map_err(BrokerError::zmq("discard a multipart message"))?;
+        }
+        Ok(())
+    }
+
+    fn drop_frame(&mut self, reason: DropReason, error: Option<zibrato_wire::Error>) {
+        self.stats.dropped[reason.index()] += 1;
+        if let Some(suppressed) = self.limiters[reason.index()].check() {
+            let error = error
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "multipart message".into());
+            warn!(
+                reason = reason.as_str(),
+                %error,
+                suppressed,
+                total = self.stats.dropped(reason),
+                "dropped a frame"
+            );
+        }
+    }
+
+    fn read_monitor(&mut self, side: Side) -> Result<(), BrokerError> {
+        let socket = match side {
+            Side::Publishers => &self.frontend_monitor,
+            Side::Workers => &self.backend_monitor,
+        };
+        loop {
+            let parts = match socket.recv_multipart(zmq::DONTWAIT) {
+                Ok(parts) => parts,
+                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return Ok(()),
+                Err(source) => {
+                    return Err(BrokerError::Zmq {
+                        action: "read a socket event",
+                        source,
+                    });
+                }
+            };
+            let Some(event) = parts.first().and_then(|p| p.get(..2)) else {
+                continue;
+            };
+            let event = u16::from_le_bytes([event[0], event[1]]);
+            let accepted = event == zmq::SocketEvent::ACCEPTED as u16;
+            let closed = event == zmq::SocketEvent::DISCONNECTED as u16;
+            match (side, accepted, closed) {
+                (Side::Publishers, true, _) => self.stats.publisher_connections += 1,
+                (Side::Publishers, _, true) => self.stats.publisher_disconnections += 1,
+                (Side::Workers, true, _) => self.stats.workers_connected += 1,
+                (Side::Workers, _, true) => {
+                    self.stats.workers_connected = self.stats.workers_connected.saturating_sub(1)
+                }
+                _ => {}
+            }
+            debug!(?side, event, "connection event");
+        }
+    }
+
+    fn publish_stats(&mut self) {
+        let frame = match self
+            .telemetry
+            .encode(&self.stats.counters(), &self.stats.gauges())
+        {
+            Ok(frame) => frame,
+            Err(error) => {
+                warn!(%error, "cannot encode self-metrics");
+                return;
+            }
+        };
+        if let Some(upstream) = &self.upstream {
+            let _ = upstream.send(&frame[..], zmq::DONTWAIT);
+        }
+        let _ = self.backend.send(frame, zmq::DONTWAIT);
+    }
+
+    /// Logs the totals; called once at shutdown.
+    pub fn log_summary(&self) {
+        let s = &self.stats;
+        info!(
+            frames_in = s.frames_in,
+            frames_out = s.frames_out,
+            measurements_in = s.measurements_in,
+            measurements_out = s.measurements_out,
+            dropped_not_zibrato = s.dropped(DropReason::NotZibrato),
+            dropped_unknown_version = s.dropped(DropReason::UnknownVersion),
+            dropped_malformed = s.dropped(DropReason::Malformed),
+            dropped_multipart = s.dropped(DropReason::Multipart),
+            send_failures = s.send_failures,
+            publisher_disconnections = s.publisher_disconnections,
+            "broker totals"
+        );
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Side {
+    Publishers,
+    Workers,
+}
+
+fn forward_subscriptions(
+    from: &zmq::Socket,
+    to: &zmq::Socket,
+    stats: &mut Stats,
+) -> Result<(), BrokerError> {
+    loop {
+        let msg = match from.recv_bytes(zmq::DONTWAIT) {
+            Ok(msg) => msg,
+            Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return Ok(()),
+            Err(source) => {
+                return Err(BrokerError::Zmq {
+                    action: "read a subscription",
+                    source,
+                });
+            }
+        };
+        if let Some((&kind, topic)) = msg.split_first() {
+            debug!(
+                subscribe = kind == 1,
+                topic = %String::from_utf8_lossy(topic).trim_end_matches('\0'),
+                "subscription change"
+            );
+        }
+        stats.subscription_changes += 1;
+        to.send(msg, 0)
+            .map_err(BrokerError::zmq("forward a subscription"))?;
+    }
+}
+
+/// Socket options every broker socket gets: linger bounded so shutdown never hangs,
+/// heartbeats so dead peers are noticed, IPv6 when bound to an IPv6 address.
+fn prepare(socket: &zmq::Socket, ipv6: bool) -> Result<(), BrokerError> {
+    socket
+        .set_linger(1000)
+        .map_err(BrokerError::zmq("set linger"))?;
+    socket
+        .set_heartbeat_ivl(5000)
+        .map_err(BrokerError::zmq("set heartbeats"))?;
+    socket
+        .set_heartbeat_timeout(15000)
+        .map_err(BrokerError::zmq("set heartbeats"))?;
+    socket
+        .set_ipv6(ipv6)
+        .map_err(BrokerError::zmq("enable IPv6"))?;
+    Ok(())
+}
+
+fn bind(
+    socket: &zmq::Socket,
+    config: &Config,
+    port: u16,
+    role: &'static str,
+) -> Result<(), BrokerError> {
+    let endpoint = crate::config::endpoint(config.host, port);
+    socket.bind(&endpoint).map_err(|source| match source {
+        zmq::Error::EADDRINUSE => BrokerError::PortInUse {
+            host: config.host.to_string(),
+            port,
+            role,
+        },
+        source => BrokerError::Bind { endpoint, source },
+    })
+}
+
+fn monitor(
+    context: &zmq::Context,
+    socket: &zmq::Socket,
+    name: &str,
+) -> Result<zmq::Socket, BrokerError> {
+    let endpoint = format!("inproc://zibrato-broker-{name}-{:p}", socket);
+    let events = zmq::SocketEvent::ACCEPTED as i32 | zmq::SocketEvent::DISCONNECTED as i32;
+    socket
+        .monitor(&endpoint, events)
+        .map_err(BrokerError::zmq("monitor a socket"))?;
+    let pair = context
+        .socket(zmq::PAIR)
+        .map_err(BrokerError::zmq("create a monitor socket"))?;
+    pair.connect(&endpoint)
+        .map_err(BrokerError::zmq("connect a monitor socket"))?;
+    Ok(pair)
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| zibrato_wire::validate_name(h).is_ok())
+        .unwrap_or_else(|| "zibrato-broker".to_string())
+}

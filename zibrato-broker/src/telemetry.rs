@@ -1,0 +1,80 @@
+//! The broker's own counters, and their names as self-metrics.
+
+use crate::DropReason;
+
+/// Running totals since the broker started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages received from publishers, valid or not.
+    pub frames_in: u64,
+    /// Measurements in the valid frames received.
+    pub measurements_in: u64,
+    /// Frames forwarded to workers (and upstream).
+    pub frames_out: u64,
+    /// Measurements in the frames forwarded.
+    pub measurements_out: u64,
+    /// Frames dropped, per [`DropReason::index`].
+    pub dropped: [u64; DropReason::ALL.len()],
+    /// Frames ZeroMQ refused to queue for sending.
+    pub send_failures: u64,
+    /// Subscription changes received from workers.
+    pub subscription_changes: u64,
+    /// Publisher connections accepted.
+    pub publisher_connections: u64,
+    /// Publisher connections closed, including those ZeroMQ closed for sending a
+    /// message over `--max-frame-bytes`.
+    pub publisher_disconnections: u64,
+    /// Workers connected now.
+    pub workers_connected: u64,
+}
+
+impl Stats {
+    /// Frames dropped for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped[reason.index()]
+    }
+
+    /// The totals under their self-metric names (counters, published as increases).
+    pub fn counters(&self) -> Vec<(&'static str, u64)> {
+        let mut counters = vec![
+            ("zibrato.broker.frames_in", self.frames_in),
+            ("zibrato.broker.measurements_in", self.measurements_in),
+            ("zibrato.broker.frames_out", self.frames_out),
+            ("zibrato.broker.measurements_out", self.measurements_out),
+            ("zibrato.broker.send_failures", self.send_failures),
+            (
+                "zibrato.broker.subscription_changes",
+                self.subscription_changes,
+            ),
+            (
+                "zibrato.broker.publisher_connections",
+                self.publisher_connections,
+            ),
+            (
+                "zibrato.broker.publisher_disconnections",
+                self.publisher_disconnections,
+            ),
+        ];
+        for reason in DropReason::ALL {
+            counters.push((dropped_name(reason), self.dropped(reason)));
+        }
+        counters
+    }
+
+    /// The readings under their self-metric names (gauges).
+    pub fn gauges(&self) -> Vec<(&'static str, f64)> {
+        vec![(
+            "zibrato.broker.workers_connected",
+            self.workers_connected as f64,
+        )]
+    }
+}
+
+fn dropped_name(reason: DropReason) -> &'static str {
+    match reason {
+        DropReason::NotZibrato => "zibrato.broker.dropped.not_zibrato",
+        DropReason::UnknownVersion => "zibrato.broker.dropped.unknown_version",
+        DropReason::Malformed => "zibrato.broker.dropped.malformed",
+        DropReason::Multipart => "zibrato.broker.dropped.multipart",
+    }
+}
