@@ -1,0 +1,13 @@
+//! Support for Zibrato's end-to-end tests: it starts the real daemons as processes,
+//! finds free loopback ports, and plays ZeroMQ publishers and subscribers with real
+//! sockets. Nothing here imitates a Zibrato component.
+
+mod peers;
+mod ports;
+mod process;
+mod tools;
+
+pub use peers::{Publisher, Subscriber, frame};
+pub use ports::free_port_pair;
+pub use process::{Daemon, bin_path};
+pub use tools::require_tool;

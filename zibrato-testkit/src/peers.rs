@@ -1,0 +1,184 @@
+//! ZeroMQ peers for tests: a publisher that waits for subscriptions, a subscriber.
+
+use std::time::{Duration, Instant};
+
+use zibrato_wire::{Frame, FrameBuilder, Header, Level, Measurement};
+
+/// Encodes `measurements` as one frame of `level`.
+pub fn frame(level: &str, header: Header, measurements: &[Measurement<'_>]) -> Vec<u8> {
+    let mut builder = Box::new(FrameBuilder::<64, 64, 4096>::new());
+    for m in measurements {
+        builder.push(*m).expect("measurement fits");
+    }
+    let level = Level::new(level).expect("valid level");
+    let mut buf = vec![0u8; builder.encoded_len(level, &header)];
+    let len = builder
+        .encode(level, &header, &mut buf)
+        .expect("encodes")
+        .len();
+    buf.truncate(len);
+    buf
+}
+
+/// A publisher on an XPUB socket, so it can see which topics are subscribed and send
+/// only once a subscription has arrived (no slow-joiner guesswork).
+pub struct Publisher {
+    _context: zmq::Context,
+    socket: zmq::Socket,
+    subscribed: Vec<Vec<u8>>,
+}
+
+impl Publisher {
+    /// Connects to `tcp://127.0.0.1:port`.
+    pub fn connect(port: u16) -> Publisher {
+        let context = zmq::Context::new();
+        let socket = context.socket(zmq::XPUB).unwrap();
+        // Verbose: report every subscription, also one that repeats a topic an older
+        // connection still holds (as after a broker restart).
+        socket.set_xpub_verbose(true).unwrap();
+        socket.set_sndhwm(1_000_000).unwrap();
+        socket.set_linger(2000).unwrap();
+        socket.set_reconnect_ivl(50).unwrap();
+        socket.set_reconnect_ivl_max(200).unwrap();
+        socket.connect(&format!("tcp://127.0.0.1:{port}")).unwrap();
+        Publisher {
+            _context: context,
+            socket,
+            subscribed: Vec::new(),
+        }
+    }
+
+    /// Waits until the subscription `topic` has arrived; panics after `timeout`.
+    pub fn wait_for_subscription(&mut self, topic: &[u8], timeout: Duration) {
+        assert!(
+            self.has_subscription(topic, timeout),
+            "no subscription to {topic:?} within {timeout:?}"
+        );
+    }
+
+    /// Whether the subscription `topic` arrives within `timeout`.
+    ///
+    /// ZeroMQ sends a SUB socket's subscriptions from the application thread, when the
+    /// socket is next used after (re)connecting; a test that waits here for its own
+    /// subscriber must keep using that subscriber, e.g. by calling this in a loop with
+    /// a short timeout between `recv` calls.
+    pub fn has_subscription(&mut self, topic: &[u8], timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.subscribed.iter().any(|t| t == topic) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if self
+                .socket
+                .poll(zmq::POLLIN, left.as_millis().clamp(1, 100) as i64)
+                .unwrap()
+                > 0
+            {
+                let msg = self.socket.recv_bytes(0).unwrap();
+                if let Some((&1, t)) = msg.split_first() {
+                    self.subscribed.push(t.to_vec());
+                } else if let Some((&0, t)) = msg.split_first() {
+                    self.subscribed.retain(|s| s != t);
+                }
+            }
+        }
+    }
+
+    /// Forgets the subscriptions seen, so the next wait sees only new ones.
+    pub fn forget_subscriptions(&mut self) {
+        while let Ok(msg) = self.socket.recv_bytes(zmq::DONTWAIT) {
+            drop(msg);
+        }
+        self.subscribed.clear();
+    }
+
+    /// Sends one single-part message.
+    pub fn send(&self, bytes: &[u8]) {
+        self.socket.send(bytes, 0).unwrap();
+    }
+
+    /// Sends a multi-part message.
+    pub fn send_multipart(&self, parts: &[&[u8]]) {
+        self.socket
+            .send_multipart(parts.iter().copied(), 0)
+            .unwrap();
+    }
+}
+
+/// A subscriber on a SUB socket.
+pub struct Subscriber {
+    _context: zmq::Context,
+    socket: zmq::Socket,
+}
+
+impl Subscriber {
+    /// Connects to `tcp://127.0.0.1:port` and subscribes to each level exactly.
+    pub fn connect(port: u16, levels: &[&str]) -> Subscriber {
+        let topics: Vec<_> = levels
+            .iter()
+            .map(|l| Level::new(l).unwrap().topic())
+            .collect();
+        let prefixes: Vec<&[u8]> = topics.iter().map(|t| t.as_bytes()).collect();
+        Self::connect_raw(port, &prefixes)
+    }
+
+    /// Connects to `tcp://127.0.0.1:port` with raw ZeroMQ subscription prefixes
+    /// (`b""` receives everything).
+    pub fn connect_raw(port: u16, prefixes: &[&[u8]]) -> Subscriber {
+        let context = zmq::Context::new();
+        let socket = context.socket(zmq::SUB).unwrap();
+        socket.set_rcvhwm(1_000_000).unwrap();
+        socket.set_reconnect_ivl(50).unwrap();
+        socket.set_reconnect_ivl_max(200).unwrap();
+        socket.connect(&format!("tcp://127.0.0.1:{port}")).unwrap();
+        for prefix in prefixes {
+            socket.set_subscribe(prefix).unwrap();
+        }
+        Subscriber {
+            _context: context,
+            socket,
+        }
+    }
+
+    /// The next message, or `None` after `timeout`.
+    pub fn recv(&self, timeout: Duration) -> Option<Vec<u8>> {
+        if self
+            .socket
+            .poll(zmq::POLLIN, timeout.as_millis() as i64)
+            .unwrap()
+            == 0
+        {
+            return None;
+        }
+        Some(self.socket.recv_bytes(0).unwrap())
+    }
+
+    /// Every message that arrives until none has come for `quiet`.
+    pub fn drain(&self, quiet: Duration) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(msg) = self.recv(quiet) {
+            out.push(msg);
+        }
+        out
+    }
+
+    /// Receives until a frame satisfies `want`; panics after `timeout`.
+    pub fn recv_until(&self, timeout: Duration, mut want: impl FnMut(&Frame<'_>) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no wanted frame within {timeout:?}");
+            if let Some(msg) = self.recv(left) {
+                if let Ok(frame) = Frame::decode(&msg) {
+                    if want(&frame) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! External tools some tests need (supervisord, node's statsd, …).
+
+use std::process::Command;
+
+/// Whether `tool` can be run (`tool --version` succeeds). When it cannot, the test
+/// should skip — loudly, on stderr — unless `ZIBRATO_REQUIRE_TOOLS=1` (set by CI), in
+/// which case this panics so the missing install fails the run instead of hiding.
+pub fn require_tool(tool: &str, install_hint: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if ok {
+        return true;
+    }
+    if std::env::var("ZIBRATO_REQUIRE_TOOLS").as_deref() == Ok("1") {
+        panic!(
+            "{tool} is required (ZIBRATO_REQUIRE_TOOLS=1) but cannot be run; install it: {install_hint}"
+        );
+    }
+    eprintln!("SKIPPED: {tool} is not installed ({install_hint}); this test did not run");
+    false
+}
