@@ -17,33 +17,63 @@ pub(crate) const fn zigzag(value: i64) -> u64 {
     ((value << 1) ^ (value >> 63)) as u64
 }
 
+/// Reads a postcard varint. Written out rather than through postcard's deserializer
+/// because it is the innermost loop of every decoder: one branch for the common
+/// one-byte case, and the same rules as postcard (at most 10 bytes, the 10th at most 1).
+#[inline]
 pub(crate) fn read_u64(input: &mut &[u8]) -> Result<u64, Error> {
-    let (value, rest) = postcard::take_from_bytes::<u64>(input)?;
-    *input = rest;
-    Ok(value)
+    match input.first() {
+        Some(&byte) if byte < 0x80 => {
+            *input = &input[1..];
+            Ok(u64::from(byte))
+        }
+        _ => read_u64_long(input),
+    }
 }
 
+fn read_u64_long(input: &mut &[u8]) -> Result<u64, Error> {
+    let mut value = 0u64;
+    for (i, &byte) in input.iter().take(10).enumerate() {
+        if i == 9 && byte > 1 {
+            return Err(Error::BadVarint);
+        }
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            *input = &input[i + 1..];
+            return Ok(value);
+        }
+    }
+    if input.len() >= 10 {
+        Err(Error::BadVarint)
+    } else {
+        Err(Error::Truncated)
+    }
+}
+
+#[inline]
 pub(crate) fn read_i64(input: &mut &[u8]) -> Result<i64, Error> {
-    let (value, rest) = postcard::take_from_bytes::<i64>(input)?;
-    *input = rest;
-    Ok(value)
+    let raw = read_u64(input)?;
+    Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
 }
 
+#[inline]
 pub(crate) fn read_f64(input: &mut &[u8]) -> Result<f64, Error> {
-    let (value, rest) = postcard::take_from_bytes::<f64>(input)?;
+    let (bytes, rest) = input.split_first_chunk::<8>().ok_or(Error::Truncated)?;
     *input = rest;
-    Ok(value)
+    Ok(f64::from_le_bytes(*bytes))
 }
 
 pub(crate) fn read_str<'a>(input: &mut &'a [u8]) -> Result<&'a str, Error> {
-    // Read the length first so a string longer than a name may be is refused before
-    // its bytes are looked at.
-    let mut probe = *input;
-    let len = read_u64(&mut probe)?;
+    let mut rest = *input;
+    let len = read_u64(&mut rest)?;
+    // A string longer than a name may be is refused before its bytes are looked at.
     if len > crate::limits::MAX_NAME_LEN as u64 {
         return Err(Error::NameTooLong { len: len as usize });
     }
-    let (value, rest) = postcard::take_from_bytes::<&'a str>(input)?;
+    let (bytes, rest) = rest
+        .split_at_checked(len as usize)
+        .ok_or(Error::Truncated)?;
+    let value = core::str::from_utf8(bytes).map_err(|_| Error::BadUtf8)?;
     *input = rest;
     Ok(value)
 }
@@ -130,6 +160,29 @@ mod tests {
             let signed = postcard::to_slice(&value, &mut a).unwrap().to_vec();
             let unsigned = postcard::to_slice(&zigzag(value), &mut b).unwrap().to_vec();
             assert_eq!(signed, unsigned);
+        }
+    }
+
+    #[test]
+    fn varint_reads_agree_with_postcard() {
+        let cases: [&[u8]; 7] = [
+            &[0x00],
+            &[0xac, 0x02],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+            &[0x80, 0x80],
+            &[0xff; 11],
+            &[0x80, 0x00],
+        ];
+        for bytes in cases {
+            let mut input = bytes;
+            let ours = read_u64(&mut input).ok();
+            let theirs = postcard::take_from_bytes::<u64>(bytes).ok().map(|(v, _)| v);
+            assert_eq!(ours, theirs, "{bytes:02x?}");
+            let mut input = bytes;
+            let ours = read_i64(&mut input).ok();
+            let theirs = postcard::take_from_bytes::<i64>(bytes).ok().map(|(v, _)| v);
+            assert_eq!(ours, theirs, "{bytes:02x?}");
         }
     }
 
