@@ -5,7 +5,7 @@
 use core::panic::PanicInfo;
 use zibrato_wire::{Frame, FrameBuilder, Header, Level, Measurement, Value};
 
-type Builder<'a> = FrameBuilder<'a, 4, 4, 16>;
+type Builder<'a> = FrameBuilder<&'a str, 4, 4, 16>;
 
 /// Builds a frame of `reading` into `out` and returns its length, or 0 on error.
 #[unsafe(no_mangle)]

@@ -29,7 +29,7 @@ fn realistic_frame(measurements: usize, sequence: u64) -> Vec<u8> {
         "queue.depth",
         "cpu.load",
     ];
-    let mut builder = Box::new(FrameBuilder::<16, 16, 4096>::new());
+    let mut builder = Box::new(FrameBuilder::<&str, 16, 16, 4096>::new());
     for i in 0..measurements {
         let name = names[i % names.len()];
         let value = match i % 8 {

@@ -15,14 +15,24 @@
 //! }
 //! ```
 
+//!
+//! # Features
+//!
+//! * `daemon` (default): [`init_logging`] and [`Shutdown`]. Without it the crate has
+//!   no dependency but the wire format, for libraries that only publish self-metrics.
+
 mod identity;
+#[cfg(feature = "daemon")]
 mod logging;
 mod ratelimit;
+#[cfg(feature = "daemon")]
 mod shutdown;
 mod telemetry;
 
 pub use identity::{now_us, random_publisher_id};
+#[cfg(feature = "daemon")]
 pub use logging::init_logging;
 pub use ratelimit::RateLimiter;
+#[cfg(feature = "daemon")]
 pub use shutdown::Shutdown;
 pub use telemetry::{SELF_METRICS_LEVEL, Telemetry};

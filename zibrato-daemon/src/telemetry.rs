@@ -56,7 +56,7 @@ impl Telemetry {
         counters: &[(&str, u64)],
         gauges: &[(&str, f64)],
     ) -> Result<Vec<u8>, Error> {
-        let mut builder = Box::new(FrameBuilder::<256, 256, 256>::new());
+        let mut builder = Box::new(FrameBuilder::<&str, 256, 256, 256>::new());
         let source = Some(self.source.as_str());
         for &(name, total) in counters {
             let previous = match self.last.iter_mut().find(|(n, _)| n == name) {

@@ -6,7 +6,7 @@ use zibrato_wire::{Frame, FrameBuilder, Header, Level, Measurement};
 
 /// Encodes `measurements` as one frame of `level`.
 pub fn frame(level: &str, header: Header, measurements: &[Measurement<'_>]) -> Vec<u8> {
-    let mut builder = Box::new(FrameBuilder::<64, 64, 4096>::new());
+    let mut builder = Box::new(FrameBuilder::<&str, 64, 64, 4096>::new());
     for m in measurements {
         builder.push(*m).expect("measurement fits");
     }

@@ -23,7 +23,7 @@ fn codec(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("frame_{count}"));
         group.throughput(Throughput::Elements(count as u64));
 
-        let mut builder = Box::new(FrameBuilder::<16, 16, 4096>::new());
+        let mut builder = Box::new(FrameBuilder::<&str, 16, 16, 4096>::new());
         let mut buf = vec![0u8; 64 * 1024];
         group.bench_function("push+encode", |b| {
             b.iter(|| {

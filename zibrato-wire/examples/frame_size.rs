@@ -21,7 +21,7 @@ fn main() -> Result<(), zibrato_wire::Error> {
     println!("|---:|---:|---:|---:|");
     for count in [8usize, 64, 512, 4096] {
         let ms = realistic::measurements(count);
-        let mut builder = Box::new(FrameBuilder::<16, 16, 4096>::new());
+        let mut builder = Box::new(FrameBuilder::<&str, 16, 16, 4096>::new());
         for m in &ms {
             builder.push(*m)?;
         }

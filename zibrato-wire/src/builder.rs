@@ -42,8 +42,10 @@ struct ValueSlot {
 /// Collects measurements for one frame in fixed capacity, then encodes them into a
 /// caller's buffer.
 ///
-/// `STRINGS`, `SERIES` and `VALUES` bound the string table, the series and the
-/// measurements. Repeated names and sources are stored once; values of one series
+/// `S` is how the builder holds names and sources: `&str` on a device (borrowed, no
+/// allocation), or an owned or shared string such as `Arc<str>` where the builder is
+/// kept and reused. `STRINGS`, `SERIES` and `VALUES` bound the string table, the series
+/// and the measurements. Repeated names and sources are stored once; values of one series
 /// are stored together, so a repeated series costs only its values.
 ///
 /// There are two ways to fill it: [`push`](Self::push) finds or adds the string and the
@@ -57,7 +59,7 @@ struct ValueSlot {
 /// ```
 /// use zibrato_wire::{Frame, FrameBuilder, Header, Level, Measurement, Value};
 ///
-/// let mut builder = FrameBuilder::<8, 8, 64>::new();
+/// let mut builder = FrameBuilder::<&str, 8, 8, 64>::new();
 /// builder.push(Measurement::new("hits", None, Value::Counter(1))?)?;
 /// builder.push(Measurement::new("hits", None, Value::Counter(2))?)?;
 ///
@@ -71,8 +73,8 @@ struct ValueSlot {
 /// # Ok::<(), zibrato_wire::Error>(())
 /// ```
 #[derive(Debug, Clone)]
-pub struct FrameBuilder<'a, const STRINGS: usize, const SERIES: usize, const VALUES: usize> {
-    strings: Vec<&'a str, STRINGS>,
+pub struct FrameBuilder<S, const STRINGS: usize, const SERIES: usize, const VALUES: usize> {
+    strings: Vec<S, STRINGS>,
     series: Vec<SeriesSlot, SERIES>,
     values: Vec<ValueSlot, VALUES>,
     /// Exact encoded length of the strings, the non-empty series and their values,
@@ -81,19 +83,19 @@ pub struct FrameBuilder<'a, const STRINGS: usize, const SERIES: usize, const VAL
     filled_series: usize,
 }
 
-impl<'a, const STRINGS: usize, const SERIES: usize, const VALUES: usize> Default
-    for FrameBuilder<'a, STRINGS, SERIES, VALUES>
+impl<S: AsRef<str>, const STRINGS: usize, const SERIES: usize, const VALUES: usize> Default
+    for FrameBuilder<S, STRINGS, SERIES, VALUES>
 {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<'a, const STRINGS: usize, const SERIES: usize, const VALUES: usize>
-    FrameBuilder<'a, STRINGS, SERIES, VALUES>
+impl<S: AsRef<str>, const STRINGS: usize, const SERIES: usize, const VALUES: usize>
+    FrameBuilder<S, STRINGS, SERIES, VALUES>
 {
     /// The longest frame a builder of this capacity can encode, so a stack buffer can
-    /// be sized at compile time: `[0u8; FrameBuilder::<8, 8, 64>::MAX_ENCODED_LEN]`.
+    /// be sized at compile time: `[0u8; FrameBuilder::<&str, 8, 8, 64>::MAX_ENCODED_LEN]`.
     pub const MAX_ENCODED_LEN: usize = MAX_LEVEL_LEN
         + 1
         + 2
@@ -145,27 +147,16 @@ impl<'a, const STRINGS: usize, const SERIES: usize, const VALUES: usize>
     /// # Errors
     ///
     /// The errors of [`validate_name`], or [`Error::CapacityExceeded`].
-    pub fn add_string(&mut self, s: &'a str) -> Result<StringId, Error> {
-        validate_name(s)?;
+    pub fn add_string(&mut self, s: S) -> Result<StringId, Error> {
+        let len = s.as_ref().len();
+        validate_name(s.as_ref())?;
         if self.strings.len() >= MAX_STRINGS {
             return Err(Error::CapacityExceeded);
         }
         let id = self.strings.len() as u32;
         self.strings.push(s).map_err(|_| Error::CapacityExceeded)?;
-        self.body_len += varint_len(s.len() as u64) + s.len();
+        self.body_len += varint_len(len as u64) + len;
         Ok(StringId(id))
-    }
-
-    /// The handle of a string equal to `s`, adding it if there is none.
-    ///
-    /// # Errors
-    ///
-    /// As [`add_string`](Self::add_string).
-    pub fn intern(&mut self, s: &'a str) -> Result<StringId, Error> {
-        match self.strings.iter().position(|&t| t == s) {
-            Some(index) => Ok(StringId(index as u32)),
-            None => self.add_string(s),
-        }
     }
 
     /// Adds a series. It takes no room in the frame until a value is pushed onto it.
@@ -247,38 +238,6 @@ impl<'a, const STRINGS: usize, const SERIES: usize, const VALUES: usize>
         Ok(())
     }
 
-    /// Adds one measurement, reusing its name, source and series if already present.
-    ///
-    /// # Errors
-    ///
-    /// The errors of [`intern`](Self::intern), [`add_series`](Self::add_series) and
-    /// [`push_value`](Self::push_value). On error the frame holds what it held before,
-    /// apart from strings that were added.
-    pub fn push(&mut self, measurement: Measurement<'a>) -> Result<(), Error> {
-        let kind = measurement.kind();
-        let found = self.series.iter().position(|s| {
-            s.kind == kind
-                && self.strings[s.name as usize] == measurement.name
-                && match (s.source, measurement.source) {
-                    (0, None) => true,
-                    (i, Some(src)) if i > 0 => self.strings[i as usize - 1] == src,
-                    _ => false,
-                }
-        });
-        let series = match found {
-            Some(index) => SeriesId(index as u32),
-            None => {
-                if self.is_full() {
-                    return Err(Error::CapacityExceeded);
-                }
-                let name = self.intern(measurement.name)?;
-                let source = measurement.source.map(|s| self.intern(s)).transpose()?;
-                self.add_series(kind, name, source)?
-            }
-        };
-        self.push_value(series, measurement.value)
-    }
-
     /// The exact length [`encode`](Self::encode) will produce for this level and header.
     pub fn encoded_len(&self, level: Level<'_>, header: &Header) -> usize {
         level.as_str().len()
@@ -322,7 +281,7 @@ impl<'a, const STRINGS: usize, const SERIES: usize, const VALUES: usize>
         w.value(header)?;
         w.value(&(self.strings.len() as u64))?;
         for s in &self.strings {
-            w.value(*s)?;
+            w.value(s.as_ref())?;
         }
         w.value(&(self.filled_series as u64))?;
         for slot in self.series.iter().filter(|s| s.count > 0) {
@@ -343,6 +302,58 @@ impl<'a, const STRINGS: usize, const SERIES: usize, const VALUES: usize>
     }
 }
 
+/// Filling by measurement, for builders whose strings can be made from a borrowed
+/// `&str` (`&str` itself, `String`, `Arc<str>`, …).
+impl<'a, S, const STRINGS: usize, const SERIES: usize, const VALUES: usize> FrameBuilder<S, STRINGS, SERIES, VALUES>
+where
+    S: AsRef<str> + From<&'a str>,
+{
+    /// The handle of a string equal to `s`, adding it if there is none.
+    ///
+    /// # Errors
+    ///
+    /// As [`add_string`](Self::add_string).
+    pub fn intern(&mut self, s: &'a str) -> Result<StringId, Error> {
+        match self.strings.iter().position(|t| t.as_ref() == s) {
+            Some(index) => Ok(StringId(index as u32)),
+            None => self.add_string(S::from(s)),
+        }
+    }
+
+    /// Adds one measurement, reusing its name, source and series if already present.
+    ///
+    /// # Errors
+    ///
+    /// The errors of [`intern`](Self::intern), [`add_series`](Self::add_series) and
+    /// [`push_value`](Self::push_value). On error the frame holds what it held before,
+    /// apart from strings that were added.
+    pub fn push(&mut self, measurement: Measurement<'a>) -> Result<(), Error> {
+        let kind = measurement.kind();
+        let found = self.series.iter().position(|s| {
+            s.kind == kind
+                && self.strings[s.name as usize].as_ref() == measurement.name
+                && match (s.source, measurement.source) {
+                    (0, None) => true,
+                    (i, Some(src)) if i > 0 => self.strings[i as usize - 1].as_ref() == src,
+                    _ => false,
+                }
+        });
+        let series = match found {
+            Some(index) => SeriesId(index as u32),
+            None => {
+                if self.is_full() {
+                    return Err(Error::CapacityExceeded);
+                }
+                let name = self.intern(measurement.name)?;
+                let source = measurement.source.map(|s| self.intern(s)).transpose()?;
+                self.add_series(kind, name, source)?
+            }
+        };
+        self.push_value(series, measurement.value)
+    }
+
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,7 +369,7 @@ mod tests {
 
     #[test]
     fn encoded_len_is_exact() {
-        let mut b = FrameBuilder::<16, 16, 1024>::new();
+        let mut b = FrameBuilder::<&str, 16, 16, 1024>::new();
         let level = Level::new("debug").unwrap();
         for i in 0..600i64 {
             let name = ["a", "bb", "ccc"][i as usize % 3];
@@ -376,8 +387,26 @@ mod tests {
     }
 
     #[test]
+    fn owned_strings_let_a_builder_be_kept_and_reused() {
+        extern crate std;
+        use std::sync::Arc;
+        let mut b = FrameBuilder::<Arc<str>, 4, 4, 8>::new();
+        let level = Level::new("x").unwrap();
+        for round in 0..3 {
+            let name: Arc<str> = Arc::from("reused");
+            let id = b.add_string(Arc::clone(&name)).unwrap();
+            let series = b.add_series(Kind::Counter, id, None).unwrap();
+            b.push_value(series, Value::Counter(round)).unwrap();
+            let mut buf = [0u8; 64];
+            let frame = Frame::decode(b.encode(level, &header(), &mut buf).unwrap()).unwrap();
+            assert_eq!(frame.measurements().next().unwrap().value, Value::Counter(round));
+            b.clear();
+        }
+    }
+
+    #[test]
     fn series_without_values_are_left_out() {
-        let mut b = FrameBuilder::<4, 4, 4>::new();
+        let mut b = FrameBuilder::<&str, 4, 4, 4>::new();
         let name = b.add_string("idle").unwrap();
         b.add_series(Kind::Gauge, name, None).unwrap();
         let mut buf = [0u8; 64];
@@ -389,7 +418,7 @@ mod tests {
 
     #[test]
     fn capacity_and_kinds_are_enforced() {
-        let mut b = FrameBuilder::<2, 2, 2>::new();
+        let mut b = FrameBuilder::<&str, 2, 2, 2>::new();
         let name = b.add_string("n").unwrap();
         let series = b.add_series(Kind::Counter, name, None).unwrap();
         assert_eq!(
@@ -415,7 +444,7 @@ mod tests {
 
     #[test]
     fn max_encoded_len_bounds_a_full_builder() {
-        type B<'a> = FrameBuilder<'a, 2, 2, 8>;
+        type B<'a> = FrameBuilder<&'a str, 2, 2, 8>;
         let long = core::str::from_utf8(&[b'n'; MAX_NAME_LEN]).unwrap();
         let long2 = core::str::from_utf8(&[b'm'; MAX_NAME_LEN]).unwrap();
         let mut b = B::new();

@@ -29,12 +29,12 @@
 //! use zibrato_wire::{Frame, FrameBuilder, Header, Level, Measurement, Value};
 //!
 //! // On a device: fixed capacity, a stack buffer, no allocator.
-//! let mut builder = FrameBuilder::<8, 8, 64>::new();
+//! let mut builder = FrameBuilder::<&str, 8, 8, 64>::new();
 //! builder.push(Measurement::new("boot", None, Value::Counter(1))?)?;
 //! builder.push(Measurement::new("temp", Some("sensor-3"), Value::Gauge(21.5))?)?;
 //! builder.push(Measurement::new("read", None, Value::Timer(48_000))?)?;
 //!
-//! let mut buf = [0u8; FrameBuilder::<8, 8, 64>::MAX_ENCODED_LEN];
+//! let mut buf = [0u8; FrameBuilder::<&str, 8, 8, 64>::MAX_ENCODED_LEN];
 //! let header = Header { publisher: 42, sequence: 0, time_us: 1_700_000_000_000_000 };
 //! let bytes = builder.encode(Level::new("info")?, &header, &mut buf)?;
 //!

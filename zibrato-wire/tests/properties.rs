@@ -49,11 +49,11 @@ proptest! {
             .iter()
             .map(|&(n, src, v)| Measurement::new(&names[n], src.map(|i| names[i].as_str()), v).unwrap())
             .collect();
-        let mut builder = FrameBuilder::<16, 256, 256>::new();
+        let mut builder = FrameBuilder::<&str, 16, 256, 256>::new();
         for m in &pushed {
             builder.push(*m).unwrap();
         }
-        let mut buf = vec![0u8; FrameBuilder::<16, 256, 256>::MAX_ENCODED_LEN];
+        let mut buf = vec![0u8; FrameBuilder::<&str, 16, 256, 256>::MAX_ENCODED_LEN];
         let bytes = builder.encode(level, &header, &mut buf).unwrap();
         prop_assert_eq!(bytes.len(), builder.encoded_len(level, &header));
 

@@ -125,7 +125,7 @@ fn valid_vectors_decode_to_their_content_and_reencode_to_their_bytes() {
         assert_eq!(decoded, expected, "{}", v.name);
         assert_eq!(frame.measurement_count(), expected.len(), "{}", v.name);
 
-        let mut builder = FrameBuilder::<64, 64, 256>::new();
+        let mut builder = FrameBuilder::<&str, 64, 64, 256>::new();
         for m in &expected {
             builder.push(*m).unwrap();
         }
