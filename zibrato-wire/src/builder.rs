@@ -304,7 +304,8 @@ impl<S: AsRef<str>, const STRINGS: usize, const SERIES: usize, const VALUES: usi
 
 /// Filling by measurement, for builders whose strings can be made from a borrowed
 /// `&str` (`&str` itself, `String`, `Arc<str>`, …).
-impl<'a, S, const STRINGS: usize, const SERIES: usize, const VALUES: usize> FrameBuilder<S, STRINGS, SERIES, VALUES>
+impl<'a, S, const STRINGS: usize, const SERIES: usize, const VALUES: usize>
+    FrameBuilder<S, STRINGS, SERIES, VALUES>
 where
     S: AsRef<str> + From<&'a str>,
 {
@@ -351,7 +352,6 @@ where
         };
         self.push_value(series, measurement.value)
     }
-
 }
 
 #[cfg(test)]
@@ -399,7 +399,10 @@ mod tests {
             b.push_value(series, Value::Counter(round)).unwrap();
             let mut buf = [0u8; 64];
             let frame = Frame::decode(b.encode(level, &header(), &mut buf).unwrap()).unwrap();
-            assert_eq!(frame.measurements().next().unwrap().value, Value::Counter(round));
+            assert_eq!(
+                frame.measurements().next().unwrap().value,
+                Value::Counter(round)
+            );
             b.clear();
         }
     }

@@ -1,0 +1,230 @@
+//! Where sealed frames go: a ZeroMQ socket to the broker, nowhere, or a spy.
+
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info};
+
+use crate::{Error, Spy};
+
+/// The destination of the publisher's frames.
+pub(crate) enum Link {
+    Zmq(ZmqLink),
+    Noop,
+    Spy(Spy),
+}
+
+/// Why a frame was not taken.
+pub(crate) enum SendError {
+    /// The socket's queue is full: keep the frame and try later.
+    Full,
+}
+
+impl Link {
+    /// Reads connection events and subscription changes; true when the set of wanted
+    /// levels may have changed.
+    pub(crate) fn service(&mut self, now: Instant) -> bool {
+        match self {
+            Link::Zmq(link) => link.service(now),
+            Link::Noop | Link::Spy(_) => false,
+        }
+    }
+
+    /// Whether frames can be sent now; while not, they wait in the backlog.
+    pub(crate) fn is_up(&self) -> bool {
+        match self {
+            Link::Zmq(link) => matches!(link.state, State::Up),
+            Link::Noop | Link::Spy(_) => true,
+        }
+    }
+
+    /// Whether anyone subscribes to a frame starting with these bytes. Only
+    /// meaningful while [`is_up`](Self::is_up).
+    pub(crate) fn wants(&self, frame: &[u8]) -> bool {
+        match self {
+            Link::Zmq(link) => link.prefixes.iter().any(|p| frame.starts_with(p)),
+            Link::Noop | Link::Spy(_) => true,
+        }
+    }
+
+    pub(crate) fn send(&mut self, frame: &[u8]) -> Result<(), SendError> {
+        match self {
+            Link::Zmq(link) => match link.socket.send(frame, zmq::DONTWAIT) {
+                Ok(()) => Ok(()),
+                Err(_) => Err(SendError::Full),
+            },
+            Link::Noop => Ok(()),
+            Link::Spy(spy) => {
+                spy.keep(frame);
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives ZeroMQ up to `linger` to transmit what it holds, then closes.
+    pub(crate) fn close(self, linger: Duration) {
+        if let Link::Zmq(link) = self {
+            let _ = link.socket.set_linger(linger.as_millis() as i32);
+            drop(link);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Down,
+    Joining(Instant),
+    Up,
+}
+
+/// An XPUB socket connected to the broker's publisher port.
+///
+/// XPUB rather than PUB because it tells us which levels the broker's workers
+/// subscribe to, and when we are connected at all: frames wait in our bounded backlog
+/// while the broker is away, and levels nobody wants are never built.
+pub(crate) struct ZmqLink {
+    _context: zmq::Context,
+    socket: zmq::Socket,
+    monitor: zmq::Socket,
+    state: State,
+    prefixes: Vec<Vec<u8>>,
+    grace: Duration,
+    endpoint: String,
+}
+
+/// Socket options of the publisher, set before connecting so they apply to the
+/// first connection too.
+pub(crate) struct LinkOptions {
+    pub hwm: i32,
+    pub grace: Duration,
+    pub ipv6: bool,
+}
+
+impl ZmqLink {
+    pub(crate) fn connect(
+        context: zmq::Context,
+        endpoint: &str,
+        options: &LinkOptions,
+    ) -> Result<ZmqLink, Error> {
+        let zmq_err = |action| move |source| Error::Zmq { action, source };
+        let mut socket = context
+            .socket(zmq::XPUB)
+            .map_err(zmq_err("create the publisher socket"))?;
+        socket
+            .set_sndhwm(options.hwm)
+            .map_err(zmq_err("set the high-water mark"))?;
+        set_xpub_nodrop(&mut socket).map_err(zmq_err("make a full queue visible (XPUB_NODROP)"))?;
+        // Heartbeats notice a broker that vanished without closing the connection.
+        socket
+            .set_heartbeat_ivl(1000)
+            .map_err(zmq_err("set heartbeats"))?;
+        socket
+            .set_heartbeat_timeout(3000)
+            .map_err(zmq_err("set heartbeats"))?;
+        socket
+            .set_reconnect_ivl(100)
+            .map_err(zmq_err("set reconnection"))?;
+        socket
+            .set_reconnect_ivl_max(2000)
+            .map_err(zmq_err("set reconnection"))?;
+        socket.set_linger(0).map_err(zmq_err("set linger"))?;
+        socket
+            .set_ipv6(options.ipv6)
+            .map_err(zmq_err("enable IPv6"))?;
+
+        let monitor_endpoint = format!("inproc://zibrato-client-{:p}", &socket);
+        let events =
+            zmq::SocketEvent::HANDSHAKE_SUCCEEDED as i32 | zmq::SocketEvent::DISCONNECTED as i32;
+        socket
+            .monitor(&monitor_endpoint, events)
+            .map_err(zmq_err("monitor the connection"))?;
+        let monitor = context
+            .socket(zmq::PAIR)
+            .map_err(zmq_err("create the monitor socket"))?;
+        monitor
+            .connect(&monitor_endpoint)
+            .map_err(zmq_err("connect the monitor socket"))?;
+
+        socket.connect(endpoint).map_err(|source| Error::Endpoint {
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+        Ok(ZmqLink {
+            _context: context,
+            socket,
+            monitor,
+            state: State::Down,
+            prefixes: Vec::new(),
+            grace: options.grace,
+            endpoint: endpoint.to_string(),
+        })
+    }
+
+    fn service(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        while let Ok(parts) = self.monitor.recv_multipart(zmq::DONTWAIT) {
+            let Some(event) = parts.first().and_then(|p| p.get(..2)) else {
+                continue;
+            };
+            let event = u16::from_le_bytes([event[0], event[1]]);
+            if event == zmq::SocketEvent::HANDSHAKE_SUCCEEDED as u16 {
+                debug!(endpoint = %self.endpoint, "connected to the broker");
+                self.state = State::Joining(now);
+            } else if event == zmq::SocketEvent::DISCONNECTED as u16 {
+                info!(endpoint = %self.endpoint, "lost the broker; buffering until it is back");
+                self.state = State::Down;
+                self.prefixes.clear();
+                changed = true;
+            }
+        }
+        while let Ok(msg) = self.socket.recv_bytes(zmq::DONTWAIT) {
+            match msg.split_first() {
+                Some((1, topic)) => {
+                    if !self.prefixes.iter().any(|p| p == topic) {
+                        self.prefixes.push(topic.to_vec());
+                    }
+                }
+                Some((0, topic)) => self.prefixes.retain(|p| p != topic),
+                _ => continue,
+            }
+            changed = true;
+        }
+        // The broker sends its subscriptions as soon as the connection is made; after
+        // a short grace we know which levels are wanted and may filter the rest.
+        if let State::Joining(since) = self.state {
+            if now.duration_since(since) >= self.grace {
+                self.state = State::Up;
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+/// Makes the XPUB socket report a full queue (EAGAIN) instead of silently dropping
+/// the frame, which is what ZeroMQ does by default and what DESIGN.md forbids.
+///
+/// The `zmq` crate has no setter for `ZMQ_XPUB_NODROP`, so this is the one call made
+/// through the C API directly.
+#[allow(unsafe_code)]
+fn set_xpub_nodrop(socket: &mut zmq::Socket) -> Result<(), zmq::Error> {
+    use std::os::raw::c_int;
+    let value: c_int = 1;
+    let raw = socket.as_mut_ptr();
+    // SAFETY: `raw` is the live socket owned by `socket`, used on this thread only; the
+    // option value points to a c_int on this stack frame and its size is passed with
+    // it; ZMQ_XPUB_NODROP takes an int. zmq_errno is read right after the failing call.
+    let (rc, errno) = unsafe {
+        let rc = zmq_sys::zmq_setsockopt(
+            raw,
+            zmq_sys::ZMQ_XPUB_NODROP as c_int,
+            (&value as *const c_int).cast(),
+            std::mem::size_of::<c_int>(),
+        );
+        (rc, if rc == 0 { 0 } else { zmq_sys::zmq_errno() })
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(zmq::Error::from_raw(errno))
+    }
+}

@@ -1,0 +1,517 @@
+//! The publisher thread: drains the per-thread rings, batches measurements per level
+//! into frames, keeps a bounded backlog, and hands frames to the link.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use hashbrown::HashMap;
+use rustc_hash::FxBuildHasher;
+use tracing::warn;
+use zibrato_daemon::{SELF_METRICS_LEVEL, Telemetry, now_us};
+use zibrato_wire::{
+    Error as WireError, FrameBuilder, Header, Kind, Level, SeriesId as FrameSeries, StringId, Value,
+};
+
+use crate::OverflowPolicy;
+use crate::link::Link;
+use crate::registry::{SeriesId, SeriesInfo};
+use crate::shared::{Event, Shared, add};
+
+/// String-table, series and value capacity of one frame under construction.
+type Builder = FrameBuilder<Arc<str>, 2048, 1024, 4096>;
+
+/// The most a single push can add to a frame: a new name and source (each a
+/// varint length and up to 255 bytes), a series head and a 10-byte value.
+const MAX_PUSH_GROWTH: usize = 2 * (2 + 255) + 4 * 5 + 10;
+
+/// A header whose varints take their maximum width, for frame-size checks.
+const WIDEST_HEADER: Header = Header {
+    publisher: u64::MAX,
+    sequence: u64::MAX,
+    time_us: u64::MAX,
+};
+
+/// The publisher's settings, from the [`Builder`](crate::Builder).
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub linger: Duration,
+    pub max_frame_bytes: usize,
+    pub max_backlog_bytes: usize,
+    pub close_timeout: Duration,
+    pub stats_interval: Duration,
+    pub source: Option<String>,
+}
+
+/// A frame ready to send.
+struct Outgoing {
+    bytes: Vec<u8>,
+    measurements: u64,
+}
+
+/// One level's frame under construction.
+struct Batch {
+    builder: Box<Builder>,
+    /// Global series id → (generation, series in this frame).
+    slots: Vec<Option<(u32, FrameSeries)>>,
+    /// String identity (pointer) → entry in this frame's string table.
+    strings: HashMap<usize, StringId, FxBuildHasher>,
+    generation: u32,
+    opened: Option<(Instant, u64)>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            builder: Box::new(Builder::new()),
+            slots: Vec::new(),
+            strings: HashMap::default(),
+            generation: 1,
+            opened: None,
+        }
+    }
+
+    fn string(&mut self, s: &Arc<str>) -> Result<StringId, WireError> {
+        let key = Arc::as_ptr(s) as *const u8 as usize;
+        if let Some(&id) = self.strings.get(&key) {
+            return Ok(id);
+        }
+        let id = self.builder.add_string(Arc::clone(s))?;
+        self.strings.insert(key, id);
+        Ok(id)
+    }
+
+    fn push(&mut self, id: SeriesId, info: &SeriesInfo, value: Value) -> Result<(), WireError> {
+        let index = id as usize;
+        if self.slots.len() <= index {
+            self.slots.resize(index + 1, None);
+        }
+        let series = match self.slots[index] {
+            Some((generation, series)) if generation == self.generation => series,
+            _ => {
+                let name = self.string(&info.name)?;
+                let source = info.source.as_ref().map(|s| self.string(s)).transpose()?;
+                let series = self.builder.add_series(info.kind, name, source)?;
+                self.slots[index] = Some((self.generation, series));
+                series
+            }
+        };
+        self.builder.push_value(series, value)
+    }
+
+    fn clear(&mut self) {
+        self.builder.clear();
+        self.strings.clear();
+        self.generation = self.generation.wrapping_add(1).max(1);
+        self.opened = None;
+    }
+}
+
+pub(crate) struct Publisher {
+    shared: Arc<Shared>,
+    link: Link,
+    settings: Settings,
+    rings: Vec<rtrb::Consumer<Event>>,
+    series: Vec<SeriesInfo>,
+    levels: Vec<Arc<str>>,
+    wanted: Vec<bool>,
+    batches: Vec<Batch>,
+    sequences: Vec<u64>,
+    backlog: VecDeque<Outgoing>,
+    backlog_bytes: usize,
+    backlog_measurements: u64,
+    publisher_id: u64,
+    telemetry: Telemetry,
+    next_telemetry: Instant,
+}
+
+impl Publisher {
+    pub(crate) fn new(shared: Arc<Shared>, link: Link, settings: Settings) -> Publisher {
+        let source = settings
+            .source
+            .clone()
+            .unwrap_or_else(|| "zibrato-client".to_string());
+        Publisher {
+            shared,
+            link,
+            rings: Vec::new(),
+            series: Vec::new(),
+            levels: Vec::new(),
+            wanted: Vec::new(),
+            batches: Vec::new(),
+            sequences: Vec::new(),
+            backlog: VecDeque::new(),
+            backlog_bytes: 0,
+            backlog_measurements: 0,
+            publisher_id: zibrato_daemon::random_publisher_id(),
+            telemetry: Telemetry::new(&source),
+            next_telemetry: Instant::now() + settings.stats_interval,
+            settings,
+        }
+    }
+
+    /// The publisher thread's loop, until the last handle is dropped.
+    pub(crate) fn run(mut self) {
+        loop {
+            let now = Instant::now();
+            if self.link.service(now) {
+                self.refresh_wanted();
+                self.shared
+                    .publisher
+                    .connected
+                    .store(self.link.is_up(), Ordering::Relaxed);
+            }
+            let drained = self.drain();
+            self.seal_due(now);
+            self.send();
+            if now >= self.next_telemetry {
+                self.publish_telemetry();
+                self.next_telemetry = now + self.settings.stats_interval;
+            }
+            let (flush, shutdown) = {
+                let requests = self
+                    .shared
+                    .requests
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                (
+                    requests.flush_requested > requests.flush_done,
+                    requests.shutdown,
+                )
+            };
+            if shutdown {
+                self.finish();
+                return;
+            }
+            if flush {
+                self.flush_all();
+                self.send();
+                if self.backlog.is_empty() {
+                    let mut requests = self
+                        .shared
+                        .requests
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
+                    requests.flush_done = requests.flush_requested;
+                    self.shared.wake.notify_all();
+                }
+            }
+            if drained == 0 {
+                self.wait();
+            }
+        }
+    }
+
+    /// Sleeps until nudged or until something is due: a batch's linger, a retry of the
+    /// backlog, or an idle tick to watch the connection.
+    fn wait(&self) {
+        let open = self.batches.iter().any(|b| b.opened.is_some());
+        let timeout = if open || !self.backlog.is_empty() {
+            self.settings
+                .linger
+                .clamp(Duration::from_millis(1), Duration::from_millis(10))
+        } else {
+            Duration::from_millis(50)
+        };
+        let requests = self
+            .shared
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if requests.shutdown || requests.flush_requested > requests.flush_done {
+            return;
+        }
+        self.shared.sleeping.store(true, Ordering::Relaxed);
+        let _unused = self.shared.wake.wait_timeout(requests, timeout);
+        self.shared.sleeping.store(false, Ordering::Relaxed);
+    }
+
+    fn drain(&mut self) -> usize {
+        {
+            let mut new = self
+                .shared
+                .new_rings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            self.rings.append(&mut new);
+        }
+        if self.settings_block() && self.backlog_bytes >= self.settings.max_backlog_bytes {
+            // Block policy: stop draining so the rings fill and recorders wait.
+            return 0;
+        }
+        let mut drained = 0;
+        let mut rings = std::mem::take(&mut self.rings);
+        for ring in &mut rings {
+            let available = ring.slots();
+            if available == 0 {
+                continue;
+            }
+            if let Ok(chunk) = ring.read_chunk(available) {
+                let (a, b) = chunk.as_slices();
+                for event in a.iter().chain(b) {
+                    self.ingest(*event);
+                }
+                drained += available;
+                chunk.commit_all();
+            }
+        }
+        // A ring whose thread has exited and that is empty is done.
+        rings.retain(|r| !(r.is_abandoned() && r.is_empty()));
+        self.rings = rings;
+        drained
+    }
+
+    fn settings_block(&self) -> bool {
+        matches!(self.shared.overflow, OverflowPolicy::Block(_))
+    }
+
+    fn ingest(&mut self, event: Event) {
+        let id = event.series as usize;
+        if id >= self.series.len() {
+            self.shared
+                .registry
+                .sync(&mut self.series, &mut self.levels);
+            self.refresh_wanted();
+            if id >= self.series.len() {
+                return;
+            }
+        }
+        let info = &self.series[id];
+        let level = usize::from(info.level);
+        if self.link.is_up() && !self.wanted[level] {
+            add(&self.shared.publisher.filtered, 1);
+            return;
+        }
+        let value = match info.kind {
+            Kind::Counter => Value::Counter(event.raw as i64),
+            Kind::Gauge => Value::Gauge(f64::from_bits(event.raw)),
+            Kind::Timer => Value::Timer(event.raw),
+        };
+        let batch = &mut self.batches[level];
+        if batch.opened.is_none() {
+            batch.opened = Some((Instant::now(), now_us()));
+        }
+        if batch.push(event.series, info, value).is_err() {
+            // The frame's tables are full: seal it and start the next one.
+            self.seal(level);
+            let info = &self.series[id];
+            let batch = &mut self.batches[level];
+            batch.opened = Some((Instant::now(), now_us()));
+            if batch.push(event.series, info, value).is_err() {
+                return;
+            }
+        }
+        let level_name = Level::new(&self.levels[level]).ok();
+        let batch = &self.batches[level];
+        let full = batch.builder.is_full()
+            || level_name.is_some_and(|l| {
+                batch.builder.encoded_len(l, &WIDEST_HEADER) + MAX_PUSH_GROWTH
+                    > self.settings.max_frame_bytes
+            });
+        if full {
+            self.seal(level);
+        }
+    }
+
+    fn refresh_wanted(&mut self) {
+        while self.batches.len() < self.levels.len() {
+            self.batches.push(Batch::new());
+            self.sequences.push(0);
+        }
+        self.wanted = self
+            .levels
+            .iter()
+            .map(|l| match Level::new(l) {
+                Ok(level) => self.link.wants(level.topic().as_bytes()),
+                Err(_) => false,
+            })
+            .collect();
+    }
+
+    fn seal_due(&mut self, now: Instant) {
+        for level in 0..self.batches.len() {
+            if let Some((opened, _)) = self.batches[level].opened {
+                if now.duration_since(opened) >= self.settings.linger {
+                    self.seal(level);
+                }
+            }
+        }
+    }
+
+    fn flush_all(&mut self) {
+        self.drain();
+        for level in 0..self.batches.len() {
+            self.seal(level);
+        }
+    }
+
+    fn seal(&mut self, level: usize) {
+        let batch = &mut self.batches[level];
+        let Some((_, time_us)) = batch.opened else {
+            return;
+        };
+        let measurements = batch.builder.len() as u64;
+        let encoded = Level::new(&self.levels[level]).and_then(|l| {
+            let header = Header {
+                publisher: self.publisher_id,
+                sequence: self.sequences[level],
+                time_us,
+            };
+            let mut bytes = vec![0u8; batch.builder.encoded_len(l, &header)];
+            let len = batch.builder.encode(l, &header, &mut bytes)?.len();
+            bytes.truncate(len);
+            Ok(bytes)
+        });
+        batch.clear();
+        match encoded {
+            Ok(bytes) => {
+                self.sequences[level] = self.sequences[level].wrapping_add(1);
+                self.enqueue(Outgoing {
+                    bytes,
+                    measurements,
+                });
+            }
+            Err(error) => {
+                warn!(%error, "cannot encode a frame; its measurements are dropped");
+                add(&self.shared.publisher.dropped_backlog, measurements);
+            }
+        }
+    }
+
+    fn enqueue(&mut self, frame: Outgoing) {
+        let limit = self.settings.max_backlog_bytes;
+        match self.shared.overflow {
+            OverflowPolicy::DropNewest
+                if self.backlog_bytes + frame.bytes.len() > limit && !self.backlog.is_empty() =>
+            {
+                add(&self.shared.publisher.dropped_backlog, frame.measurements);
+                return;
+            }
+            OverflowPolicy::DropOldest => {
+                while self.backlog_bytes + frame.bytes.len() > limit {
+                    let Some(old) = self.backlog.pop_front() else {
+                        break;
+                    };
+                    self.forget(&old);
+                    add(&self.shared.publisher.dropped_backlog, old.measurements);
+                }
+            }
+            _ => {}
+        }
+        self.backlog_bytes += frame.bytes.len();
+        self.backlog_measurements += frame.measurements;
+        self.backlog.push_back(frame);
+        self.publish_backlog_size();
+    }
+
+    fn forget(&mut self, frame: &Outgoing) {
+        self.backlog_bytes -= frame.bytes.len();
+        self.backlog_measurements -= frame.measurements;
+    }
+
+    fn publish_backlog_size(&self) {
+        let counters = &self.shared.publisher;
+        counters
+            .backlog_frames
+            .store(self.backlog.len() as u64, Ordering::Relaxed);
+        counters
+            .backlog_bytes
+            .store(self.backlog_bytes as u64, Ordering::Relaxed);
+        counters
+            .backlog_measurements
+            .store(self.backlog_measurements, Ordering::Relaxed);
+    }
+
+    fn send(&mut self) {
+        if !self.link.is_up() {
+            return;
+        }
+        while let Some(frame) = self.backlog.front() {
+            if !self.link.wants(&frame.bytes) {
+                add(&self.shared.publisher.filtered, frame.measurements);
+            } else if self.link.send(&frame.bytes).is_ok() {
+                let counters = &self.shared.publisher;
+                add(&counters.frames_sent, 1);
+                add(&counters.measurements_sent, frame.measurements);
+                add(&counters.bytes_sent, frame.bytes.len() as u64);
+            } else {
+                break;
+            }
+            if let Some(frame) = self.backlog.pop_front() {
+                self.forget(&frame);
+            }
+        }
+        self.publish_backlog_size();
+    }
+
+    fn publish_telemetry(&mut self) {
+        let threads = self.shared.thread_totals();
+        let p = &self.shared.publisher;
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let counters = [
+            ("zibrato.client.recorded", threads.recorded),
+            ("zibrato.client.rejected", threads.rejected),
+            ("zibrato.client.dropped.buffer_full", threads.dropped),
+            ("zibrato.client.dropped.backlog", load(&p.dropped_backlog)),
+            ("zibrato.client.filtered", load(&p.filtered)),
+            ("zibrato.client.frames_sent", load(&p.frames_sent)),
+            (
+                "zibrato.client.measurements_sent",
+                load(&p.measurements_sent),
+            ),
+        ];
+        let gauges = [("zibrato.client.backlog_bytes", self.backlog_bytes as f64)];
+        let wanted =
+            Level::new(SELF_METRICS_LEVEL).is_ok_and(|l| self.link.wants(l.topic().as_bytes()));
+        if self.link.is_up() && !wanted {
+            // Nobody listens: keep the totals, they go out as increases later.
+            return;
+        }
+        if let Ok(bytes) = self.telemetry.encode(&counters, &gauges) {
+            let measurements = (counters.len() + gauges.len()) as u64;
+            self.enqueue(Outgoing {
+                bytes,
+                measurements,
+            });
+        }
+    }
+
+    /// The last handle is gone: send what is held, within the close timeout.
+    fn finish(mut self) {
+        let deadline = Instant::now() + self.settings.close_timeout;
+        self.flush_all();
+        loop {
+            if self.link.service(Instant::now()) {
+                self.refresh_wanted();
+            }
+            self.send();
+            if self.backlog.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if !self.backlog.is_empty() {
+            warn!(
+                frames = self.backlog.len(),
+                measurements = self.backlog_measurements,
+                "closing with frames the broker never took; they are dropped"
+            );
+            add(
+                &self.shared.publisher.dropped_backlog,
+                self.backlog_measurements,
+            );
+        }
+        {
+            let mut requests = self
+                .shared
+                .requests
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            requests.flush_done = requests.flush_requested;
+            self.shared.wake.notify_all();
+        }
+        let linger = deadline.saturating_duration_since(Instant::now());
+        self.link.close(linger);
+    }
+}

@@ -1,0 +1,161 @@
+//! State shared between the recording threads, the handles and the publisher thread.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::OverflowPolicy;
+use crate::registry::{Registry, SeriesId};
+
+/// One recorded measurement on its way to the publisher: 16 bytes, no pointers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Event {
+    pub series: SeriesId,
+    /// The value's bits: the counter increment as `i64`, the gauge as `f64` bits, the
+    /// timer in nanoseconds.
+    pub raw: u64,
+}
+
+/// Counters written by a single thread and read by anyone.
+///
+/// A single writer can increment with a plain load and store, which costs no more
+/// than an ordinary memory write and never bounces the cache line between threads
+/// the way a shared atomic increment would.
+#[derive(Debug, Default)]
+pub(crate) struct ThreadCounters {
+    pub recorded: AtomicU64,
+    pub dropped: AtomicU64,
+    pub rejected: AtomicU64,
+}
+
+/// Adds one to a counter that only the calling thread writes.
+#[inline]
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
+
+/// Adds `n` to a counter that only the calling thread writes.
+#[inline]
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+}
+
+/// Counters the publisher thread writes.
+#[derive(Debug, Default)]
+pub(crate) struct PublisherCounters {
+    pub frames_sent: AtomicU64,
+    pub measurements_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub dropped_backlog: AtomicU64,
+    pub filtered: AtomicU64,
+    pub backlog_frames: AtomicU64,
+    pub backlog_measurements: AtomicU64,
+    pub backlog_bytes: AtomicU64,
+    pub connected: AtomicBool,
+}
+
+/// Requests from handles to the publisher thread, and its answers.
+#[derive(Debug, Default)]
+pub(crate) struct Requests {
+    pub flush_requested: u64,
+    pub flush_done: u64,
+    pub shutdown: bool,
+}
+
+pub(crate) struct Shared {
+    pub id: u64,
+    pub registry: Registry,
+    pub ring_capacity: usize,
+    pub overflow: OverflowPolicy,
+    pub new_rings: Mutex<Vec<rtrb::Consumer<Event>>>,
+    pub threads: Mutex<Vec<Arc<ThreadCounters>>>,
+    /// Counts for recordings made where no thread state exists (during thread exit).
+    pub orphans: Mutex<ThreadCountersSnapshot>,
+    pub publisher: PublisherCounters,
+    pub requests: Mutex<Requests>,
+    pub wake: Condvar,
+    pub sleeping: AtomicBool,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ThreadCountersSnapshot {
+    pub recorded: u64,
+    pub dropped: u64,
+    pub rejected: u64,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        id: u64,
+        registry: Registry,
+        ring_capacity: usize,
+        overflow: OverflowPolicy,
+    ) -> Self {
+        Shared {
+            id,
+            registry,
+            ring_capacity,
+            overflow,
+            new_rings: Mutex::new(Vec::new()),
+            threads: Mutex::new(Vec::new()),
+            orphans: Mutex::new(ThreadCountersSnapshot::default()),
+            publisher: PublisherCounters::default(),
+            requests: Mutex::new(Requests::default()),
+            wake: Condvar::new(),
+            sleeping: AtomicBool::new(false),
+        }
+    }
+
+    /// Wakes the publisher if it is waiting; cheap when it is not.
+    pub(crate) fn nudge(&self) {
+        if self.sleeping.load(Ordering::Relaxed) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The totals of every recording thread, alive or gone.
+    pub(crate) fn thread_totals(&self) -> ThreadCountersSnapshot {
+        let mut total = *self.orphans.lock().unwrap_or_else(|e| e.into_inner());
+        for counters in self
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            total.recorded += counters.recorded.load(Ordering::Relaxed);
+            total.dropped += counters.dropped.load(Ordering::Relaxed);
+            total.rejected += counters.rejected.load(Ordering::Relaxed);
+        }
+        total
+    }
+
+    /// Asks the publisher to send everything recorded so far and waits up to
+    /// `timeout` for the queue to empty. Returns whether it did.
+    pub(crate) fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        requests.flush_requested += 1;
+        let ticket = requests.flush_requested;
+        self.wake.notify_all();
+        while requests.flush_done < ticket {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            requests = self
+                .wake
+                .wait_timeout(requests, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    pub(crate) fn request_shutdown(&self) {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .shutdown = true;
+        self.wake.notify_all();
+    }
+}
