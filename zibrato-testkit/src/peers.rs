@@ -157,6 +157,23 @@ impl Subscriber {
         Some(self.socket.recv_bytes(0).unwrap())
     }
 
+    /// Waits until the broker on `port` routes `level` to this subscriber: a probe
+    /// publisher connects and waits for the subscription to come through. Keeps using
+    /// this socket meanwhile, since ZeroMQ sends a SUB's subscriptions from the
+    /// application thread.
+    pub fn wait_until_routed(&self, port: u16, level: &str, timeout: Duration) {
+        let topic = Level::new(level).unwrap().topic();
+        let mut probe = Publisher::connect(port);
+        let deadline = Instant::now() + timeout;
+        while !probe.has_subscription(topic.as_bytes(), Duration::from_millis(20)) {
+            assert!(
+                Instant::now() < deadline,
+                "{level} not routed within {timeout:?}"
+            );
+            let _ = self.recv(Duration::from_millis(1));
+        }
+    }
+
     /// Every message that arrives until none has come for `quiet`.
     pub fn drain(&self, quiet: Duration) -> Vec<Vec<u8>> {
         let mut out = Vec::new();

@@ -1,0 +1,185 @@
+//! The client through the real broker binary to a real subscriber on 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use zibrato::{Value, Zibrato};
+use zibrato_testkit::{Daemon, Subscriber, bin_path, free_port_pair};
+use zibrato_wire::Frame;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn broker(port: u16) -> Daemon {
+    let daemon = Daemon::start(
+        bin_path("zibrato-broker"),
+        &["--port", &port.to_string(), "--stats-interval", "3600"],
+    );
+    daemon.wait_for_output("broker listening", WAIT);
+    daemon
+}
+
+type Seen = BTreeMap<(String, String, Option<String>), Vec<Value>>;
+
+fn collect(messages: &[Vec<u8>]) -> Seen {
+    let mut seen = Seen::new();
+    for msg in messages {
+        let frame = Frame::decode(msg).expect("valid frame");
+        let level = frame.level().as_str().to_string();
+        for m in frame.measurements() {
+            seen.entry((
+                level.clone(),
+                m.name.to_string(),
+                m.source.map(str::to_string),
+            ))
+            .or_default()
+            .push(m.value);
+        }
+    }
+    seen
+}
+
+#[test]
+fn a_subscriber_receives_exactly_what_several_threads_recorded() {
+    let port = free_port_pair();
+    let _broker = broker(port);
+    let sub = Subscriber::connect(port + 1, &["info", "crit"]);
+    sub.wait_until_routed(port, "info", WAIT);
+    sub.wait_until_routed(port, "crit", WAIT);
+
+    let z = Zibrato::builder().port(port).build().unwrap();
+    const PER_THREAD: i64 = 500;
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let z = z.with_source(&format!("thread-{t}"));
+            scope.spawn(move || {
+                for i in 0..PER_THREAD {
+                    z.count("info", "requests");
+                    z.count_by("crit", "errors", i % 3);
+                    z.gauge("info", "depth", i as f64 / 2.0);
+                    z.time_ns("info", "latency", 1_000 + i as u64);
+                }
+            });
+        }
+    });
+    z.flush(WAIT).unwrap();
+    let seen = collect(&sub.drain(Duration::from_millis(500)));
+
+    for t in 0..4 {
+        let source = Some(format!("thread-{t}"));
+        let get =
+            |level: &str, name: &str| &seen[&(level.to_string(), name.to_string(), source.clone())];
+        assert_eq!(
+            get("info", "requests"),
+            &vec![Value::Counter(1); PER_THREAD as usize]
+        );
+        let errors: Vec<Value> = (0..PER_THREAD).map(|i| Value::Counter(i % 3)).collect();
+        assert_eq!(
+            get("crit", "errors"),
+            &errors,
+            "zero increments are sent as 0"
+        );
+        let depth: Vec<Value> = (0..PER_THREAD)
+            .map(|i| Value::Gauge(i as f64 / 2.0))
+            .collect();
+        assert_eq!(get("info", "depth"), &depth);
+        let latency: Vec<Value> = (0..PER_THREAD)
+            .map(|i| Value::Timer(1_000 + i as u64))
+            .collect();
+        assert_eq!(get("info", "latency"), &latency);
+    }
+    assert_eq!(seen.len(), 16, "nothing else arrived: {:?}", seen.keys());
+    let stats = z.stats();
+    assert_eq!(stats.recorded, 4 * 4 * PER_THREAD as u64);
+    assert_eq!(stats.measurements_sent, stats.recorded);
+    assert_eq!(stats.dropped(), 0);
+}
+
+#[test]
+fn levels_match_exactly_and_unsubscribed_levels_never_leave_the_process() {
+    let port = free_port_pair();
+    let _broker = broker(port);
+    let sub = Subscriber::connect(port + 1, &["info"]);
+    sub.wait_until_routed(port, "info", WAIT);
+
+    let z = Zibrato::builder().port(port).build().unwrap();
+    // Wait until connected, so the client knows what is subscribed.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !z.stats().connected {
+        assert!(std::time::Instant::now() < deadline, "never connected");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for _ in 0..100 {
+        z.count("info", "wanted");
+        z.count("information", "prefix.of.info");
+        z.count("info2", "also.not.info");
+    }
+    z.flush(WAIT).unwrap();
+    let seen = collect(&sub.drain(Duration::from_millis(500)));
+    assert_eq!(
+        seen.keys().map(|k| k.1.as_str()).collect::<Vec<_>>(),
+        ["wanted"]
+    );
+    let stats = z.stats();
+    assert_eq!(stats.measurements_sent, 100);
+    assert_eq!(
+        stats.filtered, 200,
+        "filtered in the client, before any network"
+    );
+}
+
+#[test]
+fn dropping_the_last_handle_delivers_the_last_batch() {
+    let port = free_port_pair();
+    let _broker = broker(port);
+    let sub = Subscriber::connect(port + 1, &["info"]);
+    sub.wait_until_routed(port, "info", WAIT);
+
+    // A linger far longer than the test: only the drop can send this frame.
+    let z = Zibrato::builder()
+        .port(port)
+        .linger(Duration::from_secs(3600))
+        .close_timeout(WAIT)
+        .build()
+        .unwrap();
+    z.count_by("info", "last.words", 7);
+    drop(z);
+    let seen = collect(&sub.drain(Duration::from_millis(500)));
+    let key = ("info".to_string(), "last.words".to_string(), None);
+    assert_eq!(seen.get(&key), Some(&vec![Value::Counter(7)]));
+}
+
+#[test]
+fn with_no_broker_recording_goes_on_memory_stays_bounded_and_drops_are_counted() {
+    let port = free_port_pair(); // nothing listens here
+    let z = Zibrato::builder()
+        .port(port)
+        .max_frame_bytes(4096)
+        .max_backlog_bytes(64 * 1024)
+        .thread_buffer(1024)
+        .close_timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    const N: u64 = 1_000_000;
+    for i in 0..N {
+        z.time_ns("info", "work", i);
+    }
+    let err = z.flush(Duration::from_millis(200)).unwrap_err();
+    assert!(err.to_string().contains("still queued"), "{err}");
+    let stats = z.stats();
+    assert!(!stats.connected);
+    assert!(stats.queued_bytes <= 64 * 1024, "bounded: {stats:?}");
+    assert_eq!(stats.recorded + stats.dropped_buffer_full, N, "{stats:?}");
+    assert!(stats.dropped() > 0, "{stats:?}");
+    assert_eq!(stats.measurements_sent, 0);
+}
+
+#[test]
+fn an_unresolvable_host_is_an_error_at_build() {
+    // An empty host fails in the resolver without any query leaving the machine.
+    let err = Zibrato::builder().host("").build().unwrap_err();
+    assert!(matches!(err, zibrato::Error::Resolve { .. }), "{err}");
+    assert!(
+        err.to_string().starts_with("cannot resolve host \"\""),
+        "{err}"
+    );
+}

@@ -1,0 +1,6 @@
+#[zibrato::time_me(level = "info", name = "")]
+fn f() {}
+
+fn main() {
+    f();
+}
