@@ -330,7 +330,7 @@ impl Zibrato {
         let p = &self.shared().publisher;
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         Stats {
-            recorded: threads.recorded,
+            recorded: load(&p.taken),
             rejected: threads.rejected,
             dropped_buffer_full: threads.dropped,
             dropped_backlog: load(&p.dropped_backlog),

@@ -28,9 +28,54 @@ struct Local {
     client: u64,
     shared: Weak<Shared>,
     producer: Producer<Event>,
+    recent: Box<[Option<Recent>; RECENT]>,
     cache: KeyMap<SeriesId>,
     counters: Arc<ThreadCounters>,
     until_nudge: usize,
+}
+
+/// Slots of the per-thread cache keyed by where the caller's strings are.
+const RECENT: usize = 64;
+
+/// A recently used key, found by the address and length of the caller's strings (for
+/// literals, the same on every call) and then confirmed by content, since memory is
+/// reused: hashing two addresses is cheaper than hashing the strings' bytes.
+struct Recent {
+    kind: u8,
+    level: (usize, usize),
+    name: (usize, usize),
+    source: (usize, usize),
+    key: Key,
+    id: SeriesId,
+}
+
+fn location(s: &str) -> (usize, usize) {
+    (s.as_ptr() as usize, s.len())
+}
+
+fn source_location(s: Option<&str>) -> (usize, usize) {
+    s.map_or((0, usize::MAX), location)
+}
+
+#[inline]
+fn recent_slot(key: &KeyRef<'_>) -> usize {
+    let mixed = (key.level.as_ptr() as usize)
+        .wrapping_mul(31)
+        .wrapping_add(key.name.as_ptr() as usize)
+        .wrapping_add(key.source.map_or(0, |s| s.as_ptr() as usize))
+        .wrapping_add(key.kind.code() as usize);
+    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) >> 58) % RECENT
+}
+
+impl Recent {
+    #[inline]
+    fn matches(&self, key: &KeyRef<'_>) -> bool {
+        self.kind == key.kind.code()
+            && self.name == location(key.name)
+            && self.level == location(key.level)
+            && self.source == source_location(key.source)
+            && key.equivalent_to(&self.key)
+    }
 }
 
 thread_local! {
@@ -55,6 +100,7 @@ impl Local {
             client: shared.id,
             shared: Arc::downgrade(shared),
             producer,
+            recent: Box::new([const { None }; RECENT]),
             cache: KeyMap::default(),
             counters,
             until_nudge: nudge_interval(shared.ring_capacity),
@@ -65,7 +111,6 @@ impl Local {
     fn push(&mut self, shared: &Shared, event: Event) -> Outcome {
         match self.producer.push(event) {
             Ok(()) => {
-                bump(&self.counters.recorded);
                 self.until_nudge -= 1;
                 if self.until_nudge == 0 {
                     // A quarter of the ring has filled since the last nudge: make sure
@@ -87,7 +132,6 @@ impl Local {
             while Instant::now() < deadline {
                 std::thread::yield_now();
                 if self.producer.push(event).is_ok() {
-                    bump(&self.counters.recorded);
                     return Outcome::Recorded;
                 }
             }
@@ -125,9 +169,10 @@ fn with_local<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut Local) -> R) -> Optio
 #[inline]
 pub(crate) fn record(shared: &Arc<Shared>, key: KeyRef<'_>, raw: u64) -> Outcome {
     let outcome = with_local(shared, |local| {
-        let id = match local.cache.get(&key) {
-            Some(&id) => id,
-            None => cache_miss(shared, local, key),
+        let slot = recent_slot(&key);
+        let id = match &local.recent[slot] {
+            Some(recent) if recent.matches(&key) => recent.id,
+            _ => lookup(shared, local, key, slot),
         };
         if id == REJECTED {
             bump(&local.counters.rejected);
@@ -138,12 +183,33 @@ pub(crate) fn record(shared: &Arc<Shared>, key: KeyRef<'_>, raw: u64) -> Outcome
     outcome.unwrap_or_else(|| orphan(shared, Outcome::Dropped))
 }
 
+/// The key was not among the recent ones: find it in the thread's map (or register
+/// it) and remember it in its recent slot.
+fn lookup(shared: &Shared, local: &mut Local, key: KeyRef<'_>, slot: usize) -> SeriesId {
+    if !local.cache.contains_key(&key) {
+        cache_miss(shared, local, key);
+    }
+    let Some((stored, &id)) = local.cache.get_key_value(&key) else {
+        return REJECTED;
+    };
+    local.recent[slot] = Some(Recent {
+        kind: key.kind.code(),
+        level: location(key.level),
+        name: location(key.name),
+        source: source_location(key.source),
+        key: stored.clone(),
+        id,
+    });
+    id
+}
+
 #[cold]
 fn cache_miss(shared: &Shared, local: &mut Local, key: KeyRef<'_>) -> SeriesId {
     let id = shared.registry.resolve(key).unwrap_or(REJECTED);
     if local.cache.len() >= 1 << 16 {
         // Bounded: a program inventing names forever costs lookups, not memory.
         local.cache.clear();
+        local.recent.fill_with(|| None);
     }
     local.cache.insert(Key::of(key), id);
     id

@@ -254,6 +254,7 @@ impl Publisher {
                 }
                 drained += available;
                 chunk.commit_all();
+                add(&self.shared.publisher.taken, available as u64);
             }
         }
         // A ring whose thread has exited and that is empty is done.
@@ -450,7 +451,7 @@ impl Publisher {
         let p = &self.shared.publisher;
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         let counters = [
-            ("zibrato.client.recorded", threads.recorded),
+            ("zibrato.client.recorded", load(&p.taken)),
             ("zibrato.client.rejected", threads.rejected),
             ("zibrato.client.dropped.buffer_full", threads.dropped),
             ("zibrato.client.dropped.backlog", load(&p.dropped_backlog)),

@@ -22,13 +22,14 @@ pub(crate) struct KeyRef<'a> {
     pub source: Option<&'a str>,
 }
 
-/// The same key, owned, as stored in maps.
+/// The same key, owned, as stored in maps. The strings are shared so that copying a
+/// key (into a thread's recent slots) never allocates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Key {
     kind: Kind,
-    level: Box<str>,
-    name: Box<str>,
-    source: Option<Box<str>>,
+    level: Arc<str>,
+    name: Arc<str>,
+    source: Option<Arc<str>>,
 }
 
 impl Key {
@@ -67,12 +68,20 @@ impl Hash for KeyRef<'_> {
     }
 }
 
-impl Equivalent<Key> for KeyRef<'_> {
-    fn equivalent(&self, key: &Key) -> bool {
+impl KeyRef<'_> {
+    /// Whether this borrowed key has the same content as `key`.
+    #[inline]
+    pub(crate) fn equivalent_to(&self, key: &Key) -> bool {
         self.kind == key.kind
             && self.name == &*key.name
             && self.level == &*key.level
             && self.source == key.source.as_deref()
+    }
+}
+
+impl Equivalent<Key> for KeyRef<'_> {
+    fn equivalent(&self, key: &Key) -> bool {
+        self.equivalent_to(key)
     }
 }
 

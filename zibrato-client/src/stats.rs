@@ -5,7 +5,11 @@
 /// per-thread buffer or a frame under construction).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Measurements accepted by a record call.
+    /// Measurements accepted by a record call and taken by the publisher from the
+    /// recording threads' buffers. A measurement still in a buffer is counted once the
+    /// publisher takes it (within a few milliseconds); after a [`flush`], all are.
+    ///
+    /// [`flush`]: crate::Zibrato::flush
     pub recorded: u64,
     /// Record calls refused: an invalid level, name or source, a NaN or infinite
     /// gauge, or a new series beyond `max_series`.
