@@ -183,3 +183,164 @@ fn an_unresolvable_host_is_an_error_at_build() {
         "{err}"
     );
 }
+
+#[test]
+fn after_a_broker_restart_the_client_reconnects_and_reports_what_it_dropped() {
+    let port = free_port_pair();
+    let mut first = broker(port);
+    let sub = Subscriber::connect(port + 1, &["info", "zibrato"]);
+    sub.wait_until_routed(port, "info", WAIT);
+    sub.wait_until_routed(port, "zibrato", WAIT);
+    let z = Zibrato::builder()
+        .port(port)
+        .source("restarted")
+        .max_frame_bytes(4096)
+        .max_backlog_bytes(8192)
+        .stats_interval(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    z.count("info", "before");
+    z.flush(WAIT).unwrap();
+
+    assert!(first.stop("TERM").success());
+    // The broker is gone: a burst that cannot fit the 8 KiB backlog.
+    for i in 0..50_000 {
+        z.time_ns("info", "while.down", i);
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while z.stats().dropped_backlog == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no drop counted: {:?}",
+            z.stats()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let _second = broker(port);
+    let mut after_seen = false;
+    let mut reported = 0i64;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        z.count("info", "after");
+        let dropped = z.stats().dropped_backlog as i64;
+        if after_seen && reported == dropped {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "after: {after_seen}, reported {reported} of {dropped} dropped; {:?}",
+            z.stats()
+        );
+        while let Some(msg) = sub.recv(Duration::from_millis(50)) {
+            let frame = Frame::decode(&msg).unwrap();
+            for m in frame.measurements() {
+                after_seen |= m.name == "after";
+                if m.name == "zibrato.client.dropped.backlog" {
+                    assert_eq!(m.source, Some("restarted"));
+                    if let Value::Counter(n) = m.value {
+                        reported += n;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Records the timer values `0..n` with the broker away, starts it, and returns the
+/// values that reach a subscriber.
+fn values_kept_while_away(policy: zibrato::OverflowPolicy, n: u64) -> Vec<u64> {
+    let port = free_port_pair();
+    let z = Zibrato::builder()
+        .port(port)
+        .max_frame_bytes(4096)
+        .max_backlog_bytes(16 * 1024)
+        .thread_buffer(1 << 20)
+        .overflow(policy)
+        .build()
+        .unwrap();
+    for i in 0..n {
+        z.time_ns("info", "sequence", i);
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while z.stats().recorded < n {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _broker = broker(port);
+    let sub = Subscriber::connect(port + 1, &["info"]);
+    sub.wait_until_routed(port, "info", WAIT);
+    z.flush(WAIT).unwrap();
+    let mut values: Vec<u64> = collect(&sub.drain(Duration::from_millis(500)))
+        .into_values()
+        .flatten()
+        .map(|v| match v {
+            Value::Timer(ns) => ns,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    values.sort_unstable();
+    let stats = z.stats();
+    assert_eq!(
+        stats.measurements_sent + stats.dropped_backlog,
+        n,
+        "{stats:?}"
+    );
+    values
+}
+
+#[test]
+fn drop_newest_keeps_the_first_measurements_and_drop_oldest_the_last() {
+    const N: u64 = 100_000;
+    let newest_dropped = values_kept_while_away(zibrato::OverflowPolicy::DropNewest, N);
+    assert!(!newest_dropped.is_empty() && (newest_dropped.len() as u64) < N);
+    assert_eq!(newest_dropped[0], 0, "the first measurements were kept");
+    let oldest_dropped = values_kept_while_away(zibrato::OverflowPolicy::DropOldest, N);
+    assert!(!oldest_dropped.is_empty() && (oldest_dropped.len() as u64) < N);
+    assert_eq!(
+        *oldest_dropped.last().unwrap(),
+        N - 1,
+        "the last measurements were kept"
+    );
+    assert!(oldest_dropped[0] > 0, "the first ones were dropped");
+}
+
+#[test]
+fn the_block_policy_applies_backpressure_instead_of_dropping() {
+    let port = free_port_pair();
+    let _broker = broker(port);
+    let sub = Subscriber::connect(port + 1, &["info"]);
+    sub.wait_until_routed(port, "info", WAIT);
+    // A buffer of 64 cannot absorb a burst of 100 000: only waiting avoids loss.
+    let z = Zibrato::builder()
+        .port(port)
+        .thread_buffer(64)
+        .overflow(zibrato::OverflowPolicy::Block(Duration::from_secs(5)))
+        .build()
+        .unwrap();
+    const N: i64 = 100_000;
+    let receiver = std::thread::spawn(move || {
+        let mut total = 0i64;
+        let mut count = 0;
+        while let Some(msg) = sub.recv(Duration::from_secs(2)) {
+            for m in Frame::decode(&msg).unwrap().measurements() {
+                if let Value::Counter(n) = m.value {
+                    total += n;
+                    count += 1;
+                }
+            }
+            if count == N {
+                break;
+            }
+        }
+        (count, total)
+    });
+    for i in 0..N {
+        z.count_by("info", "pressure", i);
+    }
+    z.flush(WAIT).unwrap();
+    let stats = z.stats();
+    assert_eq!(stats.dropped(), 0, "{stats:?}");
+    assert_eq!(stats.recorded, N as u64);
+    assert_eq!(receiver.join().unwrap(), (N, N * (N - 1) / 2));
+}

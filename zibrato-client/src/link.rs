@@ -171,8 +171,10 @@ impl ZmqLink {
                 self.state = State::Joining(now);
             } else if event == zmq::SocketEvent::DISCONNECTED as u16 {
                 info!(endpoint = %self.endpoint, "lost the broker; buffering until it is back");
+                // The subscriptions are not cleared here: XPUB itself reports the
+                // unsubscriptions of the lost connection, and does so correctly even when
+                // the new connection subscribed before the old one was torn down.
                 self.state = State::Down;
-                self.prefixes.clear();
                 changed = true;
             }
         }

@@ -48,6 +48,9 @@ pub(crate) struct Settings {
 struct Outgoing {
     bytes: Vec<u8>,
     measurements: u64,
+    /// Self-metrics: never dropped by the overflow policy, since their counters are
+    /// increases since the previous report and a lost frame would lose them for good.
+    essential: bool,
 }
 
 /// One level's frame under construction.
@@ -371,6 +374,7 @@ impl Publisher {
                 self.enqueue(Outgoing {
                     bytes,
                     measurements,
+                    essential: false,
                 });
             }
             Err(error) => {
@@ -474,6 +478,7 @@ impl Publisher {
             self.enqueue(Outgoing {
                 bytes,
                 measurements,
+                essential: true,
             });
         }
     }
