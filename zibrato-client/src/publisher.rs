@@ -386,16 +386,19 @@ impl Publisher {
 
     fn enqueue(&mut self, frame: Outgoing) {
         let limit = self.settings.max_backlog_bytes;
+        let over = |backlog_bytes: usize| backlog_bytes + frame.bytes.len() > limit;
         match self.shared.overflow {
-            OverflowPolicy::DropNewest
-                if self.backlog_bytes + frame.bytes.len() > limit && !self.backlog.is_empty() =>
-            {
+            _ if frame.essential => {}
+            OverflowPolicy::DropNewest if over(self.backlog_bytes) && !self.backlog.is_empty() => {
                 add(&self.shared.publisher.dropped_backlog, frame.measurements);
                 return;
             }
             OverflowPolicy::DropOldest => {
-                while self.backlog_bytes + frame.bytes.len() > limit {
-                    let Some(old) = self.backlog.pop_front() else {
+                while over(self.backlog_bytes) {
+                    let Some(index) = self.backlog.iter().position(|f| !f.essential) else {
+                        break;
+                    };
+                    let Some(old) = self.backlog.remove(index) else {
                         break;
                     };
                     self.forget(&old);
