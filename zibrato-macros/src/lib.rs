@@ -4,7 +4,7 @@
 //! Use them through the `zibrato` crate, which re-exports them and the client they
 //! record through:
 //!
-//! ```ignore
+//! ```text
 //! #[zibrato::time_me(level = "info", name = "db.query")]
 //! fn query(sql: &str) -> Result<Rows, DbError> { … }
 //!

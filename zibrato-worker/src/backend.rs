@@ -1,0 +1,96 @@
+//! The extension point: what a worker delivers to.
+
+use std::time::Duration;
+
+use crate::Window;
+
+/// Why a delivery did not (fully) happen, which decides what the worker does next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryError {
+    /// A passing failure (connection refused, timeout, 5xx, 429): the worker keeps the
+    /// window (minus what the backend removed as delivered) and tries again after
+    /// `after`, or after its own exponential backoff with jitter.
+    Retry {
+        /// What happened, for the log.
+        reason: String,
+        /// How long the service asked to wait (`Retry-After`), if it did.
+        after: Option<Duration>,
+    },
+    /// The service refuses this worker (bad credentials): retrying cannot help, so the
+    /// worker logs the reason and exits with a failure code.
+    Fatal {
+        /// What happened, for the log.
+        reason: String,
+    },
+}
+
+/// What a delivery achieved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Series accepted by the service.
+    pub accepted: usize,
+    /// Series the service will never accept (bad names, too old); dropped and counted.
+    pub rejected: usize,
+}
+
+/// A destination for flushed windows: Librato, statsd, the console, or yours.
+///
+/// The worker core owns everything else — the subscription, decoding, aggregation,
+/// the flush timer, the retry queue and backoff, shutdown and self-metrics — and calls
+/// the backend from a thread of its own, so a slow backend never makes the worker miss
+/// frames.
+///
+/// # Examples
+///
+/// A backend that prints counter sums:
+///
+/// ```
+/// use zibrato_worker::{Backend, Delivered, DeliveryError, Summary, Window};
+///
+/// struct Print;
+///
+/// impl Backend for Print {
+///     fn name(&self) -> &str {
+///         "print"
+///     }
+///
+///     fn check(&mut self) -> Result<(), DeliveryError> {
+///         Ok(()) // nothing to connect to
+///     }
+///
+///     fn deliver(&mut self, window: &mut Window) -> Result<Delivered, DeliveryError> {
+///         for series in window.series.drain(..) {
+///             if let Summary::Counter { sum } = series.summary {
+///                 println!("{} {} {sum}", window.measure_time, series.name);
+///             }
+///         }
+///         Ok(Delivered::default())
+///     }
+/// }
+///
+/// // In main: std::process::exit(zibrato_worker::run(args, Print)), with args from clap.
+/// # let mut window = Window { measure_time: 0, interval: std::time::Duration::from_secs(1), series: vec![] };
+/// # Print.deliver(&mut window).unwrap();
+/// ```
+pub trait Backend: Send + 'static {
+    /// A short name for logs, such as `librato`.
+    fn name(&self) -> &str;
+
+    /// Checks the connection and credentials once, before the worker starts reading.
+    /// [`DeliveryError::Fatal`] stops the worker with a failure exit code;
+    /// [`DeliveryError::Retry`] is logged and the worker starts anyway.
+    ///
+    /// # Errors
+    ///
+    /// As above.
+    fn check(&mut self) -> Result<(), DeliveryError>;
+
+    /// Delivers one window. On success the whole window is done. On error, the backend
+    /// leaves in `window.series` exactly what still has to be delivered (removing what
+    /// the service accepted), so a retry never sends a series twice.
+    ///
+    /// # Errors
+    ///
+    /// [`DeliveryError::Retry`] or [`DeliveryError::Fatal`].
+    fn deliver(&mut self, window: &mut Window) -> Result<Delivered, DeliveryError>;
+}

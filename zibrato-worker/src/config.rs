@@ -1,0 +1,142 @@
+//! The command-line flags every worker shares.
+
+use std::time::Duration;
+
+use clap::Args;
+use zibrato_wire::Level;
+
+/// Where to read from, what to subscribe to, and how to aggregate. Each worker binary
+/// flattens these into its own command line.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Broker address to connect to.
+    #[arg(long, env = "ZIBRATO_WORKER_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Broker's worker port.
+    #[arg(long, env = "ZIBRATO_WORKER_PORT", default_value = "5551", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+
+    /// Levels to subscribe to, comma separated (e.g. `info,crit`). Each is matched
+    /// exactly: `info` never receives `information`. Add `zibrato` to receive the
+    /// pipeline's own self-metrics.
+    #[arg(long, env = "ZIBRATO_LEVELS", required = true, value_delimiter = ',', value_parser = parse_level)]
+    pub levels: Vec<String>,
+
+    /// Seconds per flush window (fractions allowed).
+    #[arg(long, env = "ZIBRATO_FLUSH", default_value = "60", value_parser = parse_seconds)]
+    pub flush: Duration,
+
+    /// Seconds after which a series that receives nothing is forgotten (an idle counter
+    /// reports 0 until then, and nothing after).
+    #[arg(long, env = "ZIBRATO_EXPIRE_AFTER", default_value = "300", value_parser = parse_seconds)]
+    pub expire_after: Duration,
+
+    /// Timer percentiles to report, comma separated, each between 0 and 1.
+    #[arg(long, env = "ZIBRATO_PERCENTILES", default_value = "0.5,0.9,0.95,0.99", value_delimiter = ',', value_parser = parse_quantile)]
+    pub percentiles: Vec<f64>,
+
+    /// Frames ZeroMQ may queue for this worker before the broker drops frames for it
+    /// (counted here as lost frames from the sequence numbers).
+    #[arg(long, env = "ZIBRATO_WORKER_HWM", default_value = "100000")]
+    pub hwm: i32,
+
+    /// Windows kept for delivery while the backend is failing; beyond it the oldest are
+    /// dropped, counted and logged.
+    #[arg(long, env = "ZIBRATO_MAX_PENDING_WINDOWS", default_value = "120")]
+    pub max_pending_windows: usize,
+
+    /// Seconds allowed at shutdown to deliver the last window.
+    #[arg(long, env = "ZIBRATO_SHUTDOWN_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    pub shutdown_timeout: Duration,
+
+    /// Source of the worker's self-metrics; the host name by default.
+    #[arg(long, env = "ZIBRATO_SOURCE")]
+    pub source: Option<String>,
+
+    /// Log filter: error, warn, info, debug or trace.
+    #[arg(long, env = "ZIBRATO_LOG", default_value = "info")]
+    pub log_level: String,
+}
+
+impl WorkerArgs {
+    /// The broker endpoint, `tcp://HOST:PORT`.
+    pub fn endpoint(&self) -> String {
+        if self.host.contains(':') {
+            format!("tcp://[{}]:{}", self.host, self.port)
+        } else {
+            format!("tcp://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+fn parse_level(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    Level::new(text)
+        .map(|l| l.as_str().to_string())
+        .map_err(|e| format!("invalid level {text:?}: {e}"))
+}
+
+/// Positive seconds, fractions allowed.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err(format!("{text} seconds: must be more than 0"));
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text} seconds is too long"))
+}
+
+fn parse_quantile(text: &str) -> Result<f64, String> {
+    let q: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if (0.0..=1.0).contains(&q) {
+        Ok(q)
+    } else {
+        Err(format!("percentile {q} is not between 0 and 1"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        worker: WorkerArgs,
+    }
+
+    #[test]
+    fn defaults_and_lists() {
+        let cli = Cli::try_parse_from(["w", "--levels", "info,crit"]).unwrap();
+        assert_eq!(cli.worker.levels, ["info", "crit"]);
+        assert_eq!(cli.worker.flush, Duration::from_secs(60));
+        assert_eq!(cli.worker.endpoint(), "tcp://127.0.0.1:5551");
+        assert_eq!(cli.worker.percentiles, [0.5, 0.9, 0.95, 0.99]);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = |args: &[&str]| {
+            Cli::try_parse_from(args)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
+        assert!(err(&["w"]).contains("--levels"));
+        assert!(err(&["w", "--levels", "in fo"]).contains("invalid level"));
+        assert!(
+            err(&["w", "--levels", "info", "--flush", "soon"]).contains("not a number of seconds")
+        );
+        assert!(err(&["w", "--levels", "info", "--flush", "0"]).contains("more than 0"));
+        assert!(
+            err(&["w", "--levels", "info", "--percentiles", "1.5"]).contains("between 0 and 1")
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! The core every Zibrato worker is built on: the original's `Backend` class, done
+//! right.
+//!
+//! A worker subscribes to exact levels at the broker's worker port, decodes and
+//! validates each frame (a malformed one is counted and dropped, never fatal),
+//! aggregates per flush window, and hands each window to a [`Backend`] on a thread of
+//! its own, so a slow backend never makes it miss frames.
+//!
+//! # Semantics
+//!
+//! Series are keyed by (level, kind, name, source); a measurement without a source
+//! counts as `not_specified`.
+//!
+//! * **Counters** are summed over the window. A counter that saw nothing in a window
+//!   reports 0, until it has been idle for `--expire-after` seconds; then it is
+//!   forgotten and reports nothing.
+//! * **Gauges** keep count, sum, min, max, sum of squares and the last reading.
+//! * **Timers** keep the same summary, in nanoseconds, and percentiles (p50, p90, p95,
+//!   p99 by default) from a DDSketch with 1 % relative error. Memory is bounded by the
+//!   number of series — at most 16 KiB of sketch per timer — never by the number of
+//!   measurements.
+//!
+//! Windows end on multiples of the flush interval since the Unix epoch, whether or not
+//! anything arrives; `measure_time` is the end of the window, so workers with the same
+//! interval agree. An idle worker sends nothing.
+//!
+//! # Failures
+//!
+//! The backend removes from a [`Window`] what it delivered; what is left is retried
+//! with exponential backoff and jitter (or after the service's `Retry-After`), from a
+//! queue of at most `--max-pending-windows` windows; beyond it the oldest are dropped,
+//! counted and logged. A [`DeliveryError::Fatal`] (credentials refused) stops the
+//! worker with a failure exit code.
+//!
+//! On SIGTERM, SIGINT or SIGQUIT the worker stops reading, flushes what it holds,
+//! delivers within `--shutdown-timeout`, and exits 0.
+//!
+//! # Self-metrics
+//!
+//! Each window also carries, on the level `zibrato` (source `--source`, by default the
+//! host name), counters of the increase since the previous window:
+//! `zibrato.worker.frames`, `.measurements`, `.malformed`, `.lost_frames` (from the
+//! publishers' sequence numbers), `.flushes`, `.delivery_errors`, `.dropped_windows`,
+//! `.rejected_series`, `.delivered_series`, and the gauge `zibrato.worker.series`. They
+//! are left out of a window when none of them changed.
+
+mod aggregate;
+mod backend;
+mod config;
+mod delivery;
+mod runner;
+mod sequence;
+mod summary;
+mod telemetry;
+
+pub use aggregate::Aggregator;
+pub use backend::{Backend, Delivered, DeliveryError};
+pub use config::{WorkerArgs, parse_seconds};
+pub use runner::run;
+pub use sequence::SequenceTracker;
+pub use summary::{SeriesSummary, Stats, Summary, Window};
+pub use telemetry::WorkerStats;
+pub use zibrato_wire::Kind;

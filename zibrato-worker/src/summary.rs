@@ -1,0 +1,101 @@
+//! What a flushed window holds for one series.
+
+use std::sync::Arc;
+
+use zibrato_wire::Kind;
+
+/// Count, sum, min, max, sum of squares and last value of the readings in a window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    /// Number of readings.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// The smallest.
+    pub min: f64,
+    /// The largest.
+    pub max: f64,
+    /// The sum of their squares.
+    pub sum_squares: f64,
+    /// The last one received.
+    pub last: f64,
+}
+
+impl Stats {
+    /// The summary of one reading.
+    pub fn of(value: f64) -> Stats {
+        Stats {
+            count: 1,
+            sum: value,
+            min: value,
+            max: value,
+            sum_squares: value * value,
+            last: value,
+        }
+    }
+
+    /// Adds a reading.
+    #[inline]
+    pub fn add(&mut self, value: f64) {
+        self.count += 1;
+        self.sum += value;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        self.sum_squares += value * value;
+        self.last = value;
+    }
+
+    /// The mean of the readings.
+    pub fn mean(&self) -> f64 {
+        self.sum / self.count as f64
+    }
+}
+
+/// The aggregate of one series over one window.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Summary {
+    /// The sum of the increments (0 for a counter that saw none this window but has not
+    /// expired yet).
+    Counter {
+        /// Sum of the increments.
+        sum: i64,
+    },
+    /// The readings' statistics.
+    Gauge(Stats),
+    /// The durations' statistics, in nanoseconds, and the configured percentiles as
+    /// `(quantile, nanoseconds)` pairs, from a relative-error sketch (1 % by default).
+    Timer {
+        /// Statistics of the durations, in nanoseconds.
+        stats: Stats,
+        /// `(quantile, value in nanoseconds)`, in the configured order.
+        percentiles: Vec<(f64, f64)>,
+    },
+}
+
+/// One series in a flushed window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesSummary {
+    /// The level it arrived on.
+    pub level: Arc<str>,
+    /// Counter, gauge or timer.
+    pub kind: Kind,
+    /// The series name.
+    pub name: Arc<str>,
+    /// The source (`not_specified` when the publisher gave none).
+    pub source: Arc<str>,
+    /// The aggregate.
+    pub summary: Summary,
+}
+
+/// One flushed window: what a [`Backend`](crate::Backend) delivers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    /// The end of the window, in seconds since the Unix epoch, aligned to the flush
+    /// interval: every worker with the same interval stamps the same times.
+    pub measure_time: u64,
+    /// The flush interval.
+    pub interval: std::time::Duration,
+    /// The series, in no particular order. A backend removes what it has delivered, so
+    /// a retry sends only the rest.
+    pub series: Vec<SeriesSummary>,
+}
