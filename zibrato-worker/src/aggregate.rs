@@ -127,7 +127,7 @@ impl Aggregator {
                 name,
                 source,
             };
-            let sketch = self.sketch.clone();
+            let sketch = self.sketch;
             let state = self.state(key, now);
             state.last_seen = now;
             added += series.values.len();
@@ -218,7 +218,7 @@ fn add_values(aggregate: &mut Aggregate, values: zibrato_wire::Values<'_>, confi
                             sketch.add(v);
                         }
                         None => {
-                            let mut sketch = Box::new(DDSketch::new(config.clone()));
+                            let mut sketch = Box::new(DDSketch::new(*config));
                             sketch.add(v);
                             *timer = Some((Stats::of(v), sketch));
                         }
