@@ -2,11 +2,13 @@
 //! finds free loopback ports, and plays ZeroMQ publishers and subscribers with real
 //! sockets. Nothing here imitates a Zibrato component.
 
+mod librato;
 mod peers;
 mod ports;
 mod process;
 mod tools;
 
+pub use librato::{Answer, LibratoStandIn, Posted};
 pub use peers::{Publisher, Subscriber, frame};
 pub use ports::free_port_pair;
 pub use process::{Daemon, bin_path};

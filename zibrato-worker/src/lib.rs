@@ -42,7 +42,8 @@
 //! `zibrato.worker.frames`, `.measurements`, `.malformed`, `.lost_frames` (from the
 //! publishers' sequence numbers), `.flushes`, `.delivery_errors`, `.dropped_windows`,
 //! `.rejected_series`, `.delivered_series`, and the gauge `zibrato.worker.series`. They
-//! are left out of a window when none of them changed.
+//! join windows that hold measurements, so an idle worker stays silent; being
+//! increases, they lose nothing by waiting.
 
 mod aggregate;
 mod backend;

@@ -205,17 +205,16 @@ impl Ingest {
 
     fn flush(&mut self, boundary_us: u64, windows: &mpsc::Sender<Window>) {
         let mut series = self.aggregator.flush(Instant::now());
-        let user_series = series.len();
-        if user_series > 0 {
-            self.telemetry
-                .stats()
-                .flushes
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        series.extend(self.telemetry.window(self.aggregator.series_count()));
         if series.is_empty() {
-            return; // an idle worker sends nothing
+            // An idle worker sends nothing; its self-metrics wait for the next window
+            // that has something (they are increases, so nothing is lost).
+            return;
         }
+        self.telemetry
+            .stats()
+            .flushes
+            .fetch_add(1, Ordering::Relaxed);
+        series.extend(self.telemetry.window(self.aggregator.series_count()));
         let window = Window {
             measure_time: boundary_us / 1_000_000,
             interval: self.interval,

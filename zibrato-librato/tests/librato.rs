@@ -1,0 +1,387 @@
+//! client → real broker → real zibrato-librato → a Librato stand-in on 127.0.0.1.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value as Json;
+use zibrato::Zibrato;
+use zibrato_testkit::{Answer, Daemon, LibratoStandIn, Subscriber, bin_path, free_port_pair};
+
+const WORKER: &str = env!("CARGO_BIN_EXE_zibrato-librato");
+const WAIT: Duration = Duration::from_secs(15);
+const USER: &str = "ops@example.com";
+const TOKEN: &str = "s3cr3t-t0k3n";
+
+struct Pipeline {
+    port: u16,
+    librato: LibratoStandIn,
+    worker: Daemon,
+    _broker: Daemon,
+}
+
+impl Pipeline {
+    fn start(flush: &str, extra: &[&str]) -> Pipeline {
+        Self::start_with(flush, extra, Answer::Accept)
+    }
+
+    fn start_with(flush: &str, extra: &[&str], answer: Answer) -> Pipeline {
+        let port = free_port_pair();
+        let broker = Daemon::start(bin_path("zibrato-broker"), &["--port", &port.to_string()]);
+        broker.wait_for_output("broker listening", WAIT);
+        let librato = LibratoStandIn::start(USER, TOKEN);
+        librato.answer(answer);
+        let worker_port = (port + 1).to_string();
+        let url = librato.url();
+        let mut args = vec![
+            "--port",
+            &worker_port,
+            "--levels",
+            "info",
+            "--flush",
+            flush,
+            "--username",
+            USER,
+            "--api-url",
+            &url,
+            "--log-level",
+            "debug",
+        ];
+        args.extend_from_slice(extra);
+        let worker = Daemon::start_with_env(WORKER, &args, &[("LIBRATO_TOKEN", TOKEN)]);
+        worker.wait_for_output("worker subscribed", WAIT);
+        // The worker's subscription has reached the broker once a probe sees it.
+        let probe = Subscriber::connect(port + 1, &[]);
+        probe.wait_until_routed(port, "info", WAIT);
+        Pipeline {
+            port,
+            librato,
+            worker,
+            _broker: broker,
+        }
+    }
+
+    fn client(&self) -> Zibrato {
+        let z = Zibrato::builder().port(self.port).build().unwrap();
+        let deadline = Instant::now() + WAIT;
+        while !z.stats().connected {
+            assert!(Instant::now() < deadline, "client never connected");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        z
+    }
+}
+
+fn named<'a>(gauges: &'a [Json], name: &str) -> Vec<&'a Json> {
+    gauges.iter().filter(|g| g["name"] == name).collect()
+}
+
+fn sum_values(gauges: &[Json], name: &str, source: &str) -> f64 {
+    named(gauges, name)
+        .iter()
+        .filter(|g| g["source"] == source)
+        .map(|g| g["value"].as_f64().unwrap())
+        .sum()
+}
+
+/// Sleeps until just after a multiple of `interval` seconds, so what follows falls in
+/// one window.
+fn start_of_window(interval: u64) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let into = now.as_millis() as u64 % (interval * 1000);
+    std::thread::sleep(Duration::from_millis(interval * 1000 - into + 100));
+}
+
+#[test]
+fn windows_roll_up_per_source_and_name_with_correct_summaries() {
+    let p = Pipeline::start("3", &[]);
+    let z = p.client();
+    start_of_window(3);
+    let web = z.with_source("web-1");
+    let db = z.with_source("db-1");
+    for _ in 0..10 {
+        web.count("info", "requests");
+    }
+    db.count_by("info", "requests", 7);
+    let readings = [3.0, 1.5, 8.0, 2.5];
+    for r in readings {
+        web.gauge("info", "queue.depth", r);
+    }
+    let durations_us: Vec<u64> = (1..=1000).collect();
+    for us in &durations_us {
+        web.time_ns("info", "db.query", us * 1000);
+    }
+    z.flush(WAIT).unwrap();
+
+    let gauges = p
+        .librato
+        .wait_for(WAIT, |g| !named(g, "db.query.p99").is_empty());
+    assert_eq!(sum_values(&gauges, "requests", "web-1"), 10.0);
+    assert_eq!(sum_values(&gauges, "requests", "db-1"), 7.0);
+
+    let depth = named(&gauges, "queue.depth")[0];
+    assert_eq!(depth["source"], "web-1");
+    assert_eq!(depth["count"], 4);
+    assert_eq!(depth["sum"].as_f64(), Some(readings.iter().sum()));
+    assert_eq!(depth["min"].as_f64(), Some(1.5));
+    assert_eq!(depth["max"].as_f64(), Some(8.0));
+    assert_eq!(
+        depth["sum_squares"].as_f64(),
+        Some(readings.iter().map(|r| r * r).sum())
+    );
+
+    let query = named(&gauges, "db.query")[0];
+    assert_eq!(query["count"], 1000);
+    let seconds: Vec<f64> = durations_us.iter().map(|us| *us as f64 / 1e6).collect();
+    let close = |a: f64, b: f64, rel: f64| (a - b).abs() <= b.abs() * rel;
+    assert!(close(
+        query["sum"].as_f64().unwrap(),
+        seconds.iter().sum(),
+        1e-9
+    ));
+    assert!(close(query["min"].as_f64().unwrap(), seconds[0], 1e-9));
+    assert!(close(query["max"].as_f64().unwrap(), seconds[999], 1e-9));
+    assert!(close(
+        query["sum_squares"].as_f64().unwrap(),
+        seconds.iter().map(|s| s * s).sum(),
+        1e-9
+    ));
+    for (suffix, q) in [("p50", 0.5), ("p90", 0.9), ("p95", 0.95), ("p99", 0.99)] {
+        let got = named(&gauges, &format!("db.query.{suffix}"))[0]["value"]
+            .as_f64()
+            .unwrap();
+        let exact = seconds[((q * (seconds.len() - 1) as f64).round()) as usize];
+        assert!(close(got, exact, 0.02), "{suffix}: {got} vs {exact}");
+    }
+    for g in &gauges {
+        assert_eq!(
+            g["measure_time"].as_u64().unwrap() % 3,
+            0,
+            "aligned to the interval: {g}"
+        );
+    }
+    assert!(p.librato.posted()[0].user_agent.starts_with("zibrato/"));
+}
+
+#[test]
+fn a_level_the_worker_did_not_subscribe_to_never_reaches_it() {
+    let p = Pipeline::start("1", &[]);
+    let z = p.client();
+    z.count("info", "wanted");
+    z.count("information", "unwanted");
+    z.count("debug", "unwanted");
+    z.flush(WAIT).unwrap();
+    let gauges = p.librato.wait_for(WAIT, |g| !named(g, "wanted").is_empty());
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        named(&p.librato.gauges(), "unwanted").is_empty(),
+        "{gauges:?}"
+    );
+}
+
+#[test]
+fn an_idle_worker_flushes_on_time_then_falls_silent_once_counters_expire() {
+    let p = Pipeline::start("1", &["--expire-after", "2"]);
+    let z = p.client();
+    z.count("info", "once");
+    z.flush(WAIT).unwrap();
+    // Delivered by the timer, with no further traffic to trigger it.
+    p.librato
+        .wait_for(WAIT, |g| sum_values(g, "once", "not_specified") == 1.0);
+    // Then 0 until the series expires, then nothing at all.
+    p.librato
+        .wait_for(WAIT, |g| named(g, "once").iter().any(|g| g["value"] == 0));
+    std::thread::sleep(Duration::from_secs(3));
+    let settled = p.librato.posted().len();
+    std::thread::sleep(Duration::from_secs(3));
+    let posted = p.librato.posted();
+    assert_eq!(
+        posted.len(),
+        settled,
+        "an idle worker sends nothing: {:?}",
+        &posted[settled.min(posted.len())..]
+    );
+}
+
+#[test]
+fn server_errors_then_success_deliver_every_window_exactly_once() {
+    let p = Pipeline::start_with("1", &[], Answer::ServerError);
+    let z = p.client();
+    let mut total = 0;
+    for i in 1..=5 {
+        z.count_by("info", "through.outage", i);
+        total += i;
+        z.flush(WAIT).unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    assert!(
+        p.librato
+            .requests()
+            .iter()
+            .filter(|(_, s)| *s == 500)
+            .count()
+            >= 2
+    );
+    p.librato.answer(Answer::TooManyRequests(1));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(p.librato.requests().iter().any(|(_, s)| *s == 429));
+    p.librato.answer(Answer::Accept);
+    let gauges = p.librato.wait_for(WAIT, |g| {
+        sum_values(g, "through.outage", "not_specified") >= total as f64
+    });
+    drop(gauges);
+    // Wait out further retries: a duplicate would show up now.
+    std::thread::sleep(Duration::from_secs(2));
+    let gauges = p.librato.gauges();
+    assert_eq!(
+        sum_values(&gauges, "through.outage", "not_specified"),
+        total as f64
+    );
+    let mut times: Vec<u64> = named(&gauges, "through.outage")
+        .iter()
+        .map(|g| g["measure_time"].as_u64().unwrap())
+        .collect();
+    let all = times.len();
+    times.dedup();
+    assert_eq!(times.len(), all, "no window was delivered twice");
+}
+
+#[test]
+fn a_refused_measurement_is_isolated_and_the_rest_delivered() {
+    let p = Pipeline::start_with("1", &[], Answer::RefuseNames(vec!["poison".into()]));
+    let z = p.client();
+    for name in ["a", "b", "poison", "c", "d"] {
+        z.count("info", name);
+    }
+    z.flush(WAIT).unwrap();
+    let gauges = p.librato.wait_for(WAIT, |g| {
+        ["a", "b", "c", "d"].iter().all(|n| !named(g, n).is_empty())
+    });
+    assert!(named(&gauges, "poison").is_empty());
+    p.worker.wait_for_output("quarantined", WAIT);
+    // The self-metric counts it.
+    p.librato.wait_for(WAIT, |g| {
+        named(g, "zibrato.worker.rejected_series")
+            .iter()
+            .map(|g| g["value"].as_f64().unwrap())
+            .sum::<f64>()
+            >= 1.0
+    });
+}
+
+#[test]
+fn sigterm_mid_window_delivers_that_window_and_exits_zero() {
+    let mut p = Pipeline::start("3600", &[]);
+    let z = p.client();
+    z.count_by("info", "last.window", 42);
+    z.flush(WAIT).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let status = p.worker.stop("TERM");
+    assert!(status.success(), "{status:?}\n{}", p.worker.output());
+    assert_eq!(
+        sum_values(&p.librato.gauges(), "last.window", "not_specified"),
+        42.0
+    );
+    let output = p.worker.output();
+    assert!(
+        !output.contains(TOKEN),
+        "the token leaked into the log:\n{output}"
+    );
+}
+
+#[test]
+fn rejected_credentials_at_start_are_a_clear_error_and_a_failure_exit() {
+    let port = free_port_pair();
+    let librato = LibratoStandIn::start(USER, "the-right-token");
+    let url = librato.url();
+    let mut worker = Daemon::start_with_env(
+        WORKER,
+        &[
+            "--port",
+            &port.to_string(),
+            "--levels",
+            "info",
+            "--username",
+            USER,
+            "--api-url",
+            &url,
+        ],
+        &[("LIBRATO_TOKEN", TOKEN)],
+    );
+    let status = worker.wait_exit(WAIT).expect("exits");
+    assert_eq!(status.code(), Some(1));
+    let output = worker.output();
+    assert!(output.contains("refused the credentials"), "{output}");
+    assert!(!output.contains(TOKEN), "{output}");
+}
+
+#[test]
+fn dry_run_prints_the_json_and_needs_no_credentials() {
+    let port = free_port_pair();
+    let broker = Daemon::start(bin_path("zibrato-broker"), &["--port", &port.to_string()]);
+    broker.wait_for_output("broker listening", WAIT);
+    let worker_port = (port + 1).to_string();
+    let worker = Daemon::start(
+        WORKER,
+        &[
+            "--port",
+            &worker_port,
+            "--levels",
+            "info",
+            "--flush",
+            "1",
+            "--dry-run",
+        ],
+    );
+    worker.wait_for_output("worker subscribed", WAIT);
+    Subscriber::connect(port + 1, &[]).wait_until_routed(port, "info", WAIT);
+    let z = Zibrato::builder().port(port).build().unwrap();
+    z.count_by("info", "dry", 3);
+    z.flush(WAIT).unwrap();
+    worker.wait_for_output(r#""name":"dry""#, WAIT);
+    let line = worker
+        .output()
+        .lines()
+        .find(|l| l.contains(r#""name":"dry""#))
+        .unwrap()
+        .to_string();
+    let json: Json = serde_json::from_str(&line).unwrap();
+    assert_eq!(json["gauges"][0]["value"], 3);
+}
+
+#[test]
+fn bad_command_lines_are_one_clear_line_and_exit_two() {
+    let missing = std::env::temp_dir().join("zibrato-no-such-token-file");
+    let missing = missing.to_str().unwrap();
+    for (args, expected) in [
+        (vec!["--username", "u"], "--levels"),
+        (
+            vec!["--levels", "info", "--port", "99999", "--dry-run"],
+            "99999",
+        ),
+        (
+            vec!["--levels", "info", "--flush", "often", "--dry-run"],
+            "not a number of seconds",
+        ),
+        (vec!["--levels", "info", "--bogus"], "unexpected argument"),
+        (
+            vec![
+                "--levels",
+                "info",
+                "--username",
+                "u",
+                "--apitoken-file",
+                missing,
+            ],
+            "cannot read the token file",
+        ),
+        (vec!["--levels", "info"], "--username"),
+    ] {
+        let mut worker = Daemon::start_with_env(WORKER, &args, &[("LIBRATO_TOKEN", "")]);
+        let status = worker.wait_exit(WAIT).expect("exits");
+        assert_eq!(status.code(), Some(2), "{args:?}: {}", worker.output());
+        assert!(
+            worker.output().contains(expected),
+            "{args:?}: {}",
+            worker.output()
+        );
+    }
+}
