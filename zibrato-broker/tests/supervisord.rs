@@ -46,7 +46,13 @@ fn supervisord_starts_stops_with_quit_and_restarts_the_broker() {
         "/../deploy/supervisord/zibrato.conf"
     ))
     .expect("deploy/supervisord/zibrato.conf");
-    let section = deployed
+    // Only the broker's section: the other programs need their own setup.
+    let broker_section = deployed
+        .split("\n[")
+        .find(|s| s.starts_with("program:zibrato-broker]"))
+        .map(|s| format!("[{s}"))
+        .expect("a [program:zibrato-broker] section");
+    let section = broker_section
         .replace("/usr/local/bin/zibrato-broker", BROKER)
         .replace("--port 5550", &format!("--port {port}"))
         .replace("/var/log/zibrato/broker.log", log.to_str().unwrap());

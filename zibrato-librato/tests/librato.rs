@@ -385,3 +385,20 @@ fn bad_command_lines_are_one_clear_line_and_exit_two() {
         );
     }
 }
+
+#[test]
+fn a_librato_that_hangs_is_timed_out_and_retried_without_losing_the_window() {
+    let p = Pipeline::start_with("1", &["--request-timeout", "1"], Answer::Hang);
+    let z = p.client();
+    z.count_by("info", "through.hang", 5);
+    z.flush(WAIT).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while !p.librato.requests().iter().any(|(_, status)| *status == 0) {
+        assert!(Instant::now() < deadline, "the worker never tried");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    p.librato.answer(Answer::Accept);
+    p.librato.wait_for(WAIT, |g| sum_values(g, "through.hang", "not_specified") == 5.0);
+    p.worker.wait_for_output("request timed out", WAIT);
+}
