@@ -399,6 +399,8 @@ fn a_librato_that_hangs_is_timed_out_and_retried_without_losing_the_window() {
     }
     std::thread::sleep(Duration::from_millis(1500));
     p.librato.answer(Answer::Accept);
-    p.librato.wait_for(WAIT, |g| sum_values(g, "through.hang", "not_specified") == 5.0);
+    p.librato.wait_for(WAIT, |g| {
+        sum_values(g, "through.hang", "not_specified") == 5.0
+    });
     p.worker.wait_for_output("request timed out", WAIT);
 }
