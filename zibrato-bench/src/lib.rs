@@ -1,6 +1,9 @@
 //! Helpers shared by Zibrato's benchmarks; the benchmarks themselves are in
 //! `benches/`. Run them with `cargo bench -p zibrato-bench`.
 
+pub mod realistic;
+pub mod statsd;
+
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 

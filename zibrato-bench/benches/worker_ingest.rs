@@ -1,0 +1,227 @@
+//! Worker ingest beside Etsy statsd, in one run:
+//!
+//! 1. Zibrato's decode + aggregate on one core, in measurements per second, over a
+//!    realistic stream across 10 000 series;
+//! 2. statsd's lossless rate: the same events as statsd lines over UDP on 127.0.0.1, at
+//!    rising rates, until it loses more than 1 % (read from its management port);
+//! 3. resident memory of the real `zibrato-librato` worker process holding 10 000 series
+//!    as the event rate grows, beside statsd's.
+//!
+//! `cargo build --release --workspace --bins && cargo bench -p zibrato-bench --bench worker_ingest`
+
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use zibrato_bench::realistic::{events, frames, statsd_line};
+use zibrato_bench::statsd::{Statsd, find_statsd, rss};
+use zibrato_client::Zibrato;
+use zibrato_wire::Frame;
+use zibrato_worker::Aggregator;
+
+const SERIES: usize = 10_000;
+
+fn zibrato_ingest() -> f64 {
+    let stream = events(SERIES, 2_000_000);
+    let encoded = frames(&stream, 1024);
+    let mut aggregator = Aggregator::new(vec![0.5, 0.9, 0.95, 0.99], Duration::from_secs(300));
+    let mut best = 0.0f64;
+    for round in 0..4 {
+        let start = Instant::now();
+        let mut n = 0;
+        for bytes in &encoded {
+            let frame = Frame::decode(bytes).expect("valid");
+            n += aggregator.ingest(&frame, Instant::now());
+        }
+        let rate = n as f64 / start.elapsed().as_secs_f64();
+        if round > 0 {
+            best = best.max(rate);
+        }
+        aggregator.flush(Instant::now());
+    }
+    println!(
+        "| zibrato decode + aggregate, 1 core | {:.1} M measurements/s | {} series |",
+        best / 1e6,
+        aggregator.series_count()
+    );
+    best
+}
+
+/// Sends `rate` lines per second for `seconds`; returns the share statsd received.
+fn statsd_step(statsd: &Statsd, lines: &[String], rate: u64, seconds: u64) -> (u64, u64) {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let before = statsd.metrics_received();
+    let start = Instant::now();
+    let total = rate * seconds;
+    let mut sent = 0u64;
+    let mut packet = String::new();
+    let mut index = 0;
+    while sent < total {
+        // Pace per millisecond.
+        let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+        if sent >= due {
+            std::thread::sleep(Duration::from_micros(200));
+            continue;
+        }
+        packet.clear();
+        let mut in_packet = 0;
+        while in_packet < 20 && sent < due.min(total) {
+            packet.push_str(&lines[index % lines.len()]);
+            index += 1;
+            in_packet += 1;
+            sent += 1;
+        }
+        let _ = socket.send_to(packet.as_bytes(), ("127.0.0.1", statsd.port));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    (sent, statsd.metrics_received() - before)
+}
+
+fn statsd_lossless(js: &PathBuf) -> Option<(f64, u64)> {
+    let statsd = Statsd::start(js, 18_925, 18_926).ok()?;
+    let stream = events(1_000, 200_000);
+    let lines: Vec<String> = stream
+        .iter()
+        .map(|e| {
+            let mut s = String::new();
+            statsd_line(e, &mut s);
+            s
+        })
+        .collect();
+    let mut lossless = 0;
+    for rate in [
+        50_000u64, 100_000, 200_000, 300_000, 400_000, 600_000, 800_000,
+    ] {
+        let (sent, received) = statsd_step(&statsd, &lines, rate, 2);
+        let loss = 1.0 - received as f64 / sent as f64;
+        println!(
+            "| statsd at {rate} lines/s | received {received} of {sent} | loss {:.2} % |",
+            loss * 100.0
+        );
+        if loss <= 0.01 {
+            lossless = rate;
+        } else {
+            break;
+        }
+    }
+    let (resident, _) = rss(statsd.pid());
+    Some((lossless as f64, resident))
+}
+
+fn release_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("exe");
+    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} missing: run `cargo build --release --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+fn worker_memory() {
+    let port = 28_550;
+    let _broker = Killed(
+        Command::new(release_bin("zibrato-broker"))
+            .args(["--port", &port.to_string(), "--worker-hwm", "100000"])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("broker"),
+    );
+    let worker = Killed(
+        Command::new(release_bin("zibrato-librato"))
+            .args([
+                "--port",
+                &(port + 1).to_string(),
+                "--levels",
+                "info",
+                "--flush",
+                "2",
+                "--dry-run",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("worker"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let z = Zibrato::builder()
+        .port(port)
+        .thread_buffer(1 << 16)
+        .build()
+        .expect("client");
+    while !z.stats().connected {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let stream = events(SERIES, 1_000_000);
+    let names: Vec<String> = (0..SERIES)
+        .map(zibrato_bench::realistic::series_name)
+        .collect();
+    for rate in [200_000u64, 1_000_000, 3_000_000] {
+        let start = Instant::now();
+        let mut sent = 0u64;
+        let mut i = 0;
+        while start.elapsed() < Duration::from_secs(4) {
+            let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+            while sent < due {
+                let e = &stream[i % stream.len()];
+                let name = &names[e.series];
+                match e.value {
+                    zibrato_wire::Value::Counter(n) => z.count_by("info", name, n),
+                    zibrato_wire::Value::Gauge(v) => z.gauge("info", name, v),
+                    zibrato_wire::Value::Timer(ns) => z.time_ns("info", name, ns),
+                }
+                i += 1;
+                sent += 1;
+            }
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        let (resident, peak) = rss(worker.0.id());
+        let stats = z.stats();
+        println!(
+            "| zibrato-librato at {:.1} M/s offered | RSS {:.1} MB | peak {:.1} MB | client sent {} dropped {} |",
+            rate as f64 / 1e6,
+            resident as f64 / 1e6,
+            peak as f64 / 1e6,
+            stats.measurements_sent,
+            stats.dropped()
+        );
+    }
+}
+
+fn main() {
+    println!("| what | figure | note |");
+    println!("|---|---:|---|");
+    let zibrato = zibrato_ingest();
+    match find_statsd() {
+        Some(js) => match statsd_lossless(&js) {
+            Some((rate, resident)) => {
+                println!(
+                    "| statsd lossless rate | {:.0} metrics/s | RSS {:.1} MB at 1 000 names |",
+                    rate,
+                    resident as f64 / 1e6
+                );
+                if rate > 0.0 {
+                    println!(
+                        "| ratio zibrato / statsd | {:.0}× | bar ≥ 30× |",
+                        zibrato / rate
+                    );
+                }
+            }
+            None => println!("| statsd | could not start | |"),
+        },
+        None => println!("| statsd | not installed (npm install statsd) | |"),
+    }
+    worker_memory();
+}
