@@ -91,7 +91,7 @@ fn statsd_lossless(js: &PathBuf) -> Option<(f64, u64)> {
         .collect();
     let mut lossless = 0;
     for rate in [
-        50_000u64, 100_000, 200_000, 300_000, 400_000, 600_000, 800_000,
+        50_000u64, 100_000, 150_000, 200_000, 250_000, 300_000, 350_000, 400_000, 500_000,
     ] {
         let (sent, received) = statsd_step(&statsd, &lines, rate, 2);
         let loss = 1.0 - received as f64 / sent as f64;
