@@ -387,20 +387,63 @@ fn bad_command_lines_are_one_clear_line_and_exit_two() {
 }
 
 #[test]
-fn a_librato_that_hangs_is_timed_out_and_retried_without_losing_the_window() {
+fn a_hanging_librato_is_timed_out_and_retried_while_ingest_misses_nothing() {
     let p = Pipeline::start_with("1", &["--request-timeout", "1"], Answer::Hang);
     let z = p.client();
-    z.count_by("info", "through.hang", 5);
-    z.flush(WAIT).unwrap();
-    let deadline = Instant::now() + WAIT;
-    while !p.librato.requests().iter().any(|(_, status)| *status == 0) {
-        assert!(Instant::now() < deadline, "the worker never tried");
-        std::thread::sleep(Duration::from_millis(50));
+    // Traffic keeps coming, across several windows, while Librato hangs.
+    let mut total = 0;
+    for i in 1..=30 {
+        z.count_by("info", "through.hang", i);
+        total += i;
+        std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(1500));
+    z.flush(WAIT).unwrap();
+    assert!(
+        p.librato.requests().iter().any(|(_, status)| *status == 0),
+        "the worker tried"
+    );
     p.librato.answer(Answer::Accept);
     p.librato.wait_for(WAIT, |g| {
-        sum_values(g, "through.hang", "not_specified") == 5.0
+        sum_values(g, "through.hang", "not_specified") == total as f64
     });
+    let gauges = p
+        .librato
+        .wait_for(WAIT, |g| !named(g, "zibrato.worker.frames").is_empty());
+    let lost: f64 = named(&gauges, "zibrato.worker.lost_frames")
+        .iter()
+        .map(|g| g["value"].as_f64().unwrap())
+        .sum();
+    assert_eq!(lost, 0.0, "a slow backend made the worker miss frames");
     p.worker.wait_for_output("request timed out", WAIT);
+}
+
+#[test]
+fn frames_lost_in_transit_are_counted_from_sequence_numbers() {
+    let p = Pipeline::start("1", &[]);
+    let mut publisher = zibrato_testkit::Publisher::connect(p.port);
+    publisher.wait_for_subscription(b"info\0", WAIT);
+    let m =
+        zibrato_wire::Measurement::new("seq.test", None, zibrato_wire::Value::Counter(1)).unwrap();
+    for sequence in [0, 1, 2, 6, 7] {
+        let header = zibrato_wire::Header {
+            publisher: 77,
+            sequence,
+            time_us: 0,
+        };
+        publisher.send(&zibrato_testkit::frame("info", header, &[m]));
+    }
+    let gauges = p.librato.wait_for(WAIT, |g| {
+        named(g, "zibrato.worker.lost_frames")
+            .iter()
+            .map(|g| g["value"].as_f64().unwrap())
+            .sum::<f64>()
+            >= 3.0
+    });
+    assert_eq!(sum_values(&gauges, "seq.test", "not_specified"), 5.0);
+    std::thread::sleep(Duration::from_millis(1500));
+    let lost: f64 = named(&p.librato.gauges(), "zibrato.worker.lost_frames")
+        .iter()
+        .map(|g| g["value"].as_f64().unwrap())
+        .sum();
+    assert_eq!(lost, 3.0, "frames 3, 4 and 5 never arrived");
 }
