@@ -221,8 +221,12 @@ fn server_errors_then_success_deliver_every_window_exactly_once() {
             >= 2
     );
     p.librato.answer(Answer::TooManyRequests(1));
-    std::thread::sleep(Duration::from_millis(1500));
-    assert!(p.librato.requests().iter().any(|(_, s)| *s == 429));
+    // The next retry (after the backoff so far) meets a 429 with Retry-After.
+    let deadline = Instant::now() + WAIT;
+    while !p.librato.requests().iter().any(|(_, s)| *s == 429) {
+        assert!(Instant::now() < deadline, "no retry within {WAIT:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     p.librato.answer(Answer::Accept);
     let gauges = p.librato.wait_for(WAIT, |g| {
         sum_values(g, "through.outage", "not_specified") >= total as f64

@@ -1,58 +1,23 @@
 //! Aggregation of measurements per (level, kind, name, source) over a flush window.
 
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hashbrown::{Equivalent, HashMap, HashSet};
+use hashbrown::HashMap;
 use rustc_hash::FxBuildHasher;
 use sketches_ddsketch::{Config, DDSketch};
 use zibrato_wire::{DEFAULT_SOURCE, Frame, Kind, Value};
 
 use crate::summary::{SeriesSummary, Stats, Summary};
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A series identified by interned string ids: hashing and comparing it touches four
+/// integers, never the strings themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Key {
-    level: Arc<str>,
-    kind: Kind,
-    name: Arc<str>,
-    source: Arc<str>,
-}
-
-#[derive(Clone, Copy)]
-struct KeyRef<'a> {
-    level: &'a str,
-    kind: Kind,
-    name: &'a str,
-    source: &'a str,
-}
-
-fn hash_key<H: Hasher>(state: &mut H, level: &str, kind: Kind, name: &str, source: &str) {
-    level.hash(state);
-    state.write_u8(kind.code());
-    name.hash(state);
-    source.hash(state);
-}
-
-impl Hash for Key {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_key(state, &self.level, self.kind, &self.name, &self.source);
-    }
-}
-
-impl Hash for KeyRef<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        hash_key(state, self.level, self.kind, self.name, self.source);
-    }
-}
-
-impl Equivalent<Key> for KeyRef<'_> {
-    fn equivalent(&self, key: &Key) -> bool {
-        self.kind == key.kind
-            && self.name == &*key.name
-            && self.source == &*key.source
-            && self.level == &*key.level
-    }
+    level: u32,
+    kind: u8,
+    name: u32,
+    source: u32,
 }
 
 enum Aggregate {
@@ -62,8 +27,33 @@ enum Aggregate {
 }
 
 struct State {
+    key: Key,
     aggregate: Aggregate,
     last_seen: Instant,
+}
+
+/// Every distinct string seen, once, with a dense id.
+#[derive(Default)]
+struct Strings {
+    ids: HashMap<Arc<str>, u32, FxBuildHasher>,
+    text: Vec<Arc<str>>,
+}
+
+impl Strings {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.text.len() as u32;
+        let text: Arc<str> = Arc::from(s);
+        self.text.push(Arc::clone(&text));
+        self.ids.insert(text, id);
+        id
+    }
+
+    fn text(&self, id: u32) -> Arc<str> {
+        Arc::clone(&self.text[id as usize])
+    }
 }
 
 /// Sums counters, summarises gauges and timers, and hands out one [`Window`] per
@@ -72,8 +62,12 @@ struct State {
 ///
 /// [`Window`]: crate::Window
 pub struct Aggregator {
-    series: HashMap<Key, State, FxBuildHasher>,
-    strings: HashSet<Arc<str>, FxBuildHasher>,
+    index: HashMap<Key, u32, FxBuildHasher>,
+    states: Vec<Option<State>>,
+    free: Vec<u32>,
+    strings: Strings,
+    /// The current frame's string table as ids; reused between frames.
+    scratch: Vec<u32>,
     percentiles: Vec<f64>,
     sketch: Config,
     expire_after: Duration,
@@ -84,8 +78,11 @@ impl Aggregator {
     /// series idle for longer than `expire_after`.
     pub fn new(percentiles: Vec<f64>, expire_after: Duration) -> Aggregator {
         Aggregator {
-            series: HashMap::default(),
-            strings: HashSet::default(),
+            index: HashMap::default(),
+            states: Vec::new(),
+            free: Vec::new(),
+            strings: Strings::default(),
+            scratch: Vec::new(),
             percentiles,
             // 1 % relative error; at most 2048 buckets, so at most 16 KiB per timer.
             sketch: Config::defaults(),
@@ -95,96 +92,121 @@ impl Aggregator {
 
     /// How many series are tracked.
     pub fn series_count(&self) -> usize {
-        self.series.len()
-    }
-
-    fn intern(strings: &mut HashSet<Arc<str>, FxBuildHasher>, s: &str) -> Arc<str> {
-        if let Some(existing) = strings.get(s) {
-            return Arc::clone(existing);
-        }
-        let new: Arc<str> = Arc::from(s);
-        strings.insert(Arc::clone(&new));
-        new
+        self.index.len()
     }
 
     /// Adds every measurement of a validated frame, at time `now`. Returns how many.
     pub fn ingest(&mut self, frame: &Frame<'_>, now: Instant) -> usize {
-        let level = frame.level().as_str();
-        let mut names: Vec<&str> = Vec::with_capacity(frame.strings().len());
-        names.extend(frame.strings());
+        let level = self.strings.id(frame.level().as_str());
+        let default_source = self.strings.id(DEFAULT_SOURCE);
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.clear();
+        for s in frame.strings() {
+            ids.push(self.strings.id(s));
+        }
         let mut added = 0;
         for series in frame.series() {
-            let (Some(&name), source) = (names.get(series.name as usize), series.source) else {
+            let Some(&name) = ids.get(series.name as usize) else {
                 continue;
             };
-            let source = match source {
-                Some(index) => names.get(index as usize).copied().unwrap_or(DEFAULT_SOURCE),
-                None => DEFAULT_SOURCE,
+            let source = match series.source {
+                Some(index) => ids.get(index as usize).copied().unwrap_or(default_source),
+                None => default_source,
             };
-            let key = KeyRef {
+            let key = Key {
                 level,
-                kind: series.kind,
+                kind: series.kind.code(),
                 name,
                 source,
             };
-            let sketch = self.sketch;
-            let state = self.state(key, now);
-            state.last_seen = now;
-            added += series.values.len();
-            add_values(&mut state.aggregate, series.values, &sketch);
+            let slot = self.slot(key, series.kind, now);
+            if let Some(state) = &mut self.states[slot] {
+                state.last_seen = now;
+                added += series.values.len();
+                add_values(&mut state.aggregate, series.values, &self.sketch);
+            }
         }
+        self.scratch = ids;
         added
     }
 
-    fn state(&mut self, key: KeyRef<'_>, now: Instant) -> &mut State {
-        if !self.series.contains_key(&key) {
-            let owned = Key {
-                level: Self::intern(&mut self.strings, key.level),
-                kind: key.kind,
-                name: Self::intern(&mut self.strings, key.name),
-                source: Self::intern(&mut self.strings, key.source),
-            };
-            let aggregate = match key.kind {
-                Kind::Counter => Aggregate::Counter { sum: 0, events: 0 },
-                Kind::Gauge => Aggregate::Gauge(None),
-                Kind::Timer => Aggregate::Timer(None),
-            };
-            self.series.insert(
-                owned,
-                State {
-                    aggregate,
-                    last_seen: now,
-                },
-            );
+    fn slot(&mut self, key: Key, kind: Kind, now: Instant) -> usize {
+        if let Some(&slot) = self.index.get(&key) {
+            return slot as usize;
         }
-        // Just inserted if it was missing.
-        self.series.get_mut(&key).expect("series present")
+        let aggregate = match kind {
+            Kind::Counter => Aggregate::Counter { sum: 0, events: 0 },
+            Kind::Gauge => Aggregate::Gauge(None),
+            Kind::Timer => Aggregate::Timer(None),
+        };
+        let state = Some(State {
+            key,
+            aggregate,
+            last_seen: now,
+        });
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.states[slot as usize] = state;
+                slot
+            }
+            None => {
+                self.states.push(state);
+                (self.states.len() - 1) as u32
+            }
+        };
+        self.index.insert(key, slot);
+        slot as usize
     }
 
     /// Closes the window: returns every series with data (and every counter not yet
     /// expired, at 0 if it saw nothing), resets them, and forgets series idle for
     /// longer than the expiry.
     pub fn flush(&mut self, now: Instant) -> Vec<SeriesSummary> {
-        let expire_after = self.expire_after;
         let mut out = Vec::new();
-        self.series.retain(|key, state| {
-            let expired = now.duration_since(state.last_seen) > expire_after;
+        for (slot, entry) in self.states.iter_mut().enumerate() {
+            let Some(state) = entry else { continue };
+            let expired = now.duration_since(state.last_seen) > self.expire_after;
             if let Some(summary) = take(&mut state.aggregate, &self.percentiles, expired) {
+                let kind = Kind::from_code(u64::from(state.key.kind)).unwrap_or(Kind::Counter);
                 out.push(SeriesSummary {
-                    level: Arc::clone(&key.level),
-                    kind: key.kind,
-                    name: Arc::clone(&key.name),
-                    source: Arc::clone(&key.source),
+                    level: self.strings.text(state.key.level),
+                    kind,
+                    name: self.strings.text(state.key.name),
+                    source: self.strings.text(state.key.source),
                     summary,
                 });
             }
-            !expired
-        });
-        // Strings no series uses any more go too.
-        if self.strings.len() > 4 * self.series.len() + 1024 {
-            self.strings.retain(|s| Arc::strong_count(s) > 1);
+            if expired {
+                self.index.remove(&state.key);
+                *entry = None;
+                self.free.push(slot as u32);
+            }
+        }
+        // Strings stay interned while any series might come back with them; when most
+        // of them belong to expired series, start afresh from the live ones.
+        if self.strings.text.len() > 4 * self.index.len() + 1024 {
+            self.reintern();
         }
         out
+    }
+
+    /// Rebuilds the string table from the live series only.
+    fn reintern(&mut self) {
+        let old = std::mem::take(&mut self.strings);
+        let mut index = HashMap::default();
+        for (slot, state) in self.states.iter_mut().enumerate() {
+            if let Some(state) = state {
+                let mut remap = |id: u32| self.strings.id(&old.text[id as usize]);
+                state.key = Key {
+                    level: remap(state.key.level),
+                    kind: state.key.kind,
+                    name: remap(state.key.name),
+                    source: remap(state.key.source),
+                };
+                index.insert(state.key, slot as u32);
+            }
+        }
+        self.index = index;
     }
 }
 
@@ -313,6 +335,45 @@ mod tests {
         };
         assert_eq!(stats.count, 1);
         assert_eq!(percentiles.len(), 2);
+    }
+
+    #[test]
+    fn expired_series_free_their_slots_and_strings() {
+        let mut agg = Aggregator::new(vec![], Duration::from_secs(1));
+        let start = Instant::now();
+        let names: Vec<String> = (0..3000).map(|i| format!("old.{i}")).collect();
+        for chunk in names.chunks(200) {
+            let ms: Vec<_> = chunk
+                .iter()
+                .map(|n| Measurement::new(n, Some("src"), Value::Gauge(1.0)).unwrap())
+                .collect();
+            let mut b = FrameBuilder::<&str, 512, 256, 256>::new();
+            for m in &ms {
+                b.push(*m).unwrap();
+            }
+            let level = Level::new("info").unwrap();
+            let mut buf = vec![0; b.encoded_len(level, &Header::default())];
+            b.encode(level, &Header::default(), &mut buf).unwrap();
+            agg.ingest(&Frame::decode(&buf).unwrap(), start);
+        }
+        assert_eq!(agg.flush(start).len(), 3000);
+        assert!(agg.flush(start + Duration::from_secs(2)).is_empty());
+        assert_eq!(agg.series_count(), 0);
+        let later = start + Duration::from_secs(3);
+        let bytes =
+            frame_bytes(&[Measurement::new("new", Some("src"), Value::Counter(4)).unwrap()]);
+        agg.ingest(&Frame::decode(&bytes).unwrap(), later);
+        let out = agg.flush(later);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (&*out[0].name, &*out[0].source, &*out[0].level),
+            ("new", "src", "info")
+        );
+        assert_eq!(out[0].summary, Summary::Counter { sum: 4 });
+        assert!(
+            agg.strings.text.len() < 100,
+            "strings of expired series were dropped"
+        );
     }
 
     #[test]
