@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use hashbrown::HashMap;
 use rustc_hash::FxBuildHasher;
-use sketches_ddsketch::{Config, DDSketch};
 use zibrato_wire::{DEFAULT_SOURCE, Frame, Kind, Value};
 
+use crate::sketch::DurationSketch;
 use crate::summary::{SeriesSummary, Stats, Summary};
 
 /// A series identified by interned string ids: hashing and comparing it touches four
@@ -23,7 +23,7 @@ struct Key {
 enum Aggregate {
     Counter { sum: i64, events: u64 },
     Gauge(Option<Stats>),
-    Timer(Option<(Stats, Box<DDSketch>)>),
+    Timer(Option<(Stats, DurationSketch)>),
 }
 
 struct State {
@@ -69,7 +69,6 @@ pub struct Aggregator {
     /// The current frame's string table as ids; reused between frames.
     scratch: Vec<u32>,
     percentiles: Vec<f64>,
-    sketch: Config,
     expire_after: Duration,
 }
 
@@ -84,8 +83,6 @@ impl Aggregator {
             strings: Strings::default(),
             scratch: Vec::new(),
             percentiles,
-            // 1 % relative error; at most 2048 buckets, so at most 16 KiB per timer.
-            sketch: Config::defaults(),
             expire_after,
         }
     }
@@ -123,7 +120,7 @@ impl Aggregator {
             if let Some(state) = &mut self.states[slot] {
                 state.last_seen = now;
                 added += series.values.len();
-                add_values(&mut state.aggregate, series.values, &self.sketch);
+                add_values(&mut state.aggregate, series.values);
             }
         }
         self.scratch = ids;
@@ -210,7 +207,7 @@ impl Aggregator {
     }
 }
 
-fn add_values(aggregate: &mut Aggregate, values: zibrato_wire::Values<'_>, config: &Config) {
+fn add_values(aggregate: &mut Aggregate, values: zibrato_wire::Values<'_>) {
     match aggregate {
         Aggregate::Counter { sum, events } => {
             for value in values {
@@ -233,16 +230,15 @@ fn add_values(aggregate: &mut Aggregate, values: zibrato_wire::Values<'_>, confi
         Aggregate::Timer(timer) => {
             for value in values {
                 if let Value::Timer(ns) = value {
-                    let v = ns as f64;
                     match timer {
                         Some((s, sketch)) => {
-                            s.add(v);
-                            sketch.add(v);
+                            s.add(ns as f64);
+                            sketch.add(ns);
                         }
                         None => {
-                            let mut sketch = Box::new(DDSketch::new(*config));
-                            sketch.add(v);
-                            *timer = Some((Stats::of(v), sketch));
+                            let mut sketch = DurationSketch::default();
+                            sketch.add(ns);
+                            *timer = Some((Stats::of(ns as f64), sketch));
                         }
                     }
                 }
@@ -266,7 +262,11 @@ fn take(aggregate: &mut Aggregate, percentiles: &[f64], expired: bool) -> Option
             stats,
             percentiles: percentiles
                 .iter()
-                .map(|&q| (q, sketch.quantile(q).ok().flatten().unwrap_or(stats.max)))
+                .map(|&q| {
+                    let value = sketch.quantile(q).map_or(stats.max, |v| v as f64);
+                    // The bucket midpoint never reports beyond what was seen.
+                    (q, value.clamp(stats.min, stats.max))
+                })
                 .collect(),
         }),
     }
