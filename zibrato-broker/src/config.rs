@@ -5,6 +5,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use clap::Parser;
+use zibrato_daemon::parse_seconds;
 use zibrato_wire::limits::MAX_FRAME_LEN;
 
 /// Receives measurement frames from publishers on PORT, validates each one, and
@@ -104,17 +105,6 @@ fn parse_max_frame(text: &str) -> Result<NonZeroU32, String> {
         ));
     }
     Ok(bytes)
-}
-
-/// Parses positive seconds, fractions allowed (`0.5`).
-pub fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if seconds.is_nan() || seconds <= 0.0 {
-        return Err(format!("{text} seconds: must be more than 0"));
-    }
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text} seconds is too long"))
 }
 
 fn parse_upstream(text: &str) -> Result<String, String> {

@@ -82,7 +82,10 @@ impl Broker {
 
         let frontend_monitor = monitor(&context, &frontend, "frontend")?;
         let backend_monitor = monitor(&context, &backend, "backend")?;
-        let source = config.source.clone().unwrap_or_else(host_name);
+        let source = config
+            .source
+            .clone()
+            .unwrap_or_else(|| zibrato_daemon::host_name("zibrato-broker"));
         Ok(Broker {
             _context: context,
             frontend,
@@ -396,12 +399,4 @@ fn monitor(
     pair.connect(&endpoint)
         .map_err(BrokerError::zmq("connect a monitor socket"))?;
     Ok(pair)
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| zibrato_wire::validate_name(h).is_ok())
-        .unwrap_or_else(|| "zibrato-broker".to_string())
 }

@@ -191,13 +191,7 @@ impl Publisher {
                 self.flush_all();
                 self.send();
                 if self.backlog.is_empty() {
-                    let mut requests = self
-                        .shared
-                        .requests
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner());
-                    requests.flush_done = requests.flush_requested;
-                    self.shared.wake.notify_all();
+                    self.shared.complete_flushes();
                 }
             }
             if drained == 0 {
@@ -511,15 +505,7 @@ impl Publisher {
                 self.backlog_measurements,
             );
         }
-        {
-            let mut requests = self
-                .shared
-                .requests
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            requests.flush_done = requests.flush_requested;
-            self.shared.wake.notify_all();
-        }
+        self.shared.complete_flushes();
         let linger = deadline.saturating_duration_since(Instant::now());
         self.link.close(linger);
     }

@@ -151,6 +151,13 @@ impl Shared {
         true
     }
 
+    /// Answers every flush requested so far.
+    pub(crate) fn complete_flushes(&self) {
+        let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        requests.flush_done = requests.flush_requested;
+        self.wake.notify_all();
+    }
+
     pub(crate) fn request_shutdown(&self) {
         self.requests
             .lock()

@@ -28,6 +28,7 @@ mod ratelimit;
 #[cfg(feature = "daemon")]
 mod shutdown;
 mod telemetry;
+mod values;
 
 pub use identity::{now_us, random_publisher_id};
 #[cfg(feature = "daemon")]
@@ -36,3 +37,4 @@ pub use ratelimit::RateLimiter;
 #[cfg(feature = "daemon")]
 pub use shutdown::Shutdown;
 pub use telemetry::{SELF_METRICS_LEVEL, Telemetry};
+pub use values::{host_name, parse_seconds};

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
+use zibrato_daemon::parse_seconds;
 use zibrato_wire::Level;
 
 /// Where to read from, what to subscribe to, and how to aggregate. Each worker binary
@@ -75,18 +76,6 @@ fn parse_level(text: &str) -> Result<String, String> {
     Level::new(text)
         .map(|l| l.as_str().to_string())
         .map_err(|e| format!("invalid level {text:?}: {e}"))
-}
-
-/// Positive seconds, fractions allowed.
-pub fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let seconds: f64 = text
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
-    if seconds.is_nan() || seconds <= 0.0 {
-        return Err(format!("{text} seconds: must be more than 0"));
-    }
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text} seconds is too long"))
 }
 
 fn parse_quantile(text: &str) -> Result<f64, String> {

@@ -58,10 +58,11 @@ mod telemetry;
 
 pub use aggregate::Aggregator;
 pub use backend::{Backend, Delivered, DeliveryError};
-pub use config::{WorkerArgs, parse_seconds};
+pub use config::WorkerArgs;
 pub use runner::run;
 pub use sequence::SequenceTracker;
 pub use sketch::DurationSketch;
 pub use summary::{SeriesSummary, Stats, Summary, Window};
 pub use telemetry::WorkerStats;
+pub use zibrato_daemon::parse_seconds;
 pub use zibrato_wire::Kind;

@@ -73,7 +73,10 @@ pub fn run<B: Backend>(args: WorkerArgs, mut backend: B) -> ExitCode {
         }
     };
 
-    let source = args.source.clone().unwrap_or_else(host_name);
+    let source = args
+        .source
+        .clone()
+        .unwrap_or_else(|| zibrato_daemon::host_name("zibrato-worker"));
     let mut ingest = Ingest {
         aggregator: Aggregator::new(args.percentiles.clone(), args.expire_after),
         sequences: SequenceTracker::default(),
@@ -239,12 +242,4 @@ fn log_totals(stats: &WorkerStats, signal: Option<&str>) {
         signal = signal.unwrap_or("none"),
         "worker stopped"
     );
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| zibrato_wire::validate_name(h).is_ok())
-        .unwrap_or_else(|| "zibrato-worker".to_string())
 }

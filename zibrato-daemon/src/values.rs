@@ -1,0 +1,39 @@
+//! Values daemons read from their command line and their host.
+
+use std::time::Duration;
+
+/// Parses positive seconds, fractions allowed (`0.5`), for flags such as `--flush`.
+///
+/// # Errors
+///
+/// A message naming the text when it is not a positive number of seconds.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert_eq!(zibrato_daemon::parse_seconds("1.5"), Ok(Duration::from_millis(1500)));
+/// assert!(zibrato_daemon::parse_seconds("0").is_err());
+/// assert!(zibrato_daemon::parse_seconds("soon").is_err());
+/// ```
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err(format!("{text} seconds: must be more than 0"));
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text} seconds is too long"))
+}
+
+/// This host's name, if it is a valid measurement source, else `fallback`: the default
+/// source of a daemon's self-metrics.
+pub fn host_name(fallback: &str) -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| zibrato_wire::validate_name(h).is_ok())
+        .unwrap_or_else(|| fallback.to_string())
+}
