@@ -2,6 +2,9 @@
 //! allocator, then decode it. Exported with C linkage so the linker keeps it.
 #![no_std]
 
+#[cfg(feature = "with-std")]
+extern crate std;
+
 use core::panic::PanicInfo;
 use zibrato_wire::{Frame, FrameBuilder, Header, Level, Measurement, Value};
 
