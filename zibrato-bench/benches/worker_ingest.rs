@@ -15,8 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use zibrato_bench::realistic::{events, frames, statsd_line};
-use zibrato_bench::statsd::{Statsd, find_statsd, rss};
 use zibrato_client::Zibrato;
+use zibrato_testkit::{Statsd, find_statsd, rss};
 use zibrato_wire::Frame;
 use zibrato_worker::Aggregator;
 

@@ -2,7 +2,6 @@
 //! `benches/`. Run them with `cargo bench -p zibrato-bench`.
 
 pub mod realistic;
-pub mod statsd;
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};

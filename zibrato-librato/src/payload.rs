@@ -16,7 +16,9 @@ pub fn entries(series: &SeriesSummary, measure_time: u64, names: &mut Sanitizer)
             "name": name, "source": source, "measure_time": measure_time, "value": sum,
         })],
         Summary::Gauge(stats) => vec![summary(&name, &source, measure_time, stats, 1.0)],
-        Summary::Timer { stats, percentiles } => {
+        Summary::Timer {
+            stats, percentiles, ..
+        } => {
             let mut out = vec![summary(&name, &source, measure_time, stats, 1e-9)];
             for &(q, ns) in percentiles {
                 let suffix = percentile_suffix(q);
@@ -82,6 +84,7 @@ mod tests {
         let s = series(Summary::Timer {
             stats,
             percentiles: vec![(0.5, 1e9), (0.999, 3e9)],
+            values: vec![],
         });
         let out = entries(&s, 60, &mut Sanitizer::default());
         assert_eq!(out[0]["name"], "db_query");

@@ -6,10 +6,12 @@ mod librato;
 mod peers;
 mod ports;
 mod process;
+mod statsd;
 mod tools;
 
 pub use librato::{Answer, LibratoStandIn, Posted};
 pub use peers::{Publisher, Subscriber, frame};
 pub use ports::free_port_pair;
 pub use process::{Daemon, bin_path};
-pub use tools::require_tool;
+pub use statsd::{Statsd, find_statsd, rss};
+pub use tools::{require_statsd, require_tool};

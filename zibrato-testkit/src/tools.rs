@@ -10,6 +10,23 @@ pub fn require_tool(tool: &str, install_hint: &str) -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|out| out.status.success());
+    present_or_skip(ok, tool, install_hint)
+}
+
+/// Etsy statsd's `stats.js`, or `None` (skip loudly; panic under
+/// `ZIBRATO_REQUIRE_TOOLS=1`) when node or statsd is missing.
+pub fn require_statsd() -> Option<std::path::PathBuf> {
+    let hint = "apt-get install nodejs npm; npm install --prefix ~/.zibrato-tools statsd";
+    if !require_tool("node", hint) {
+        return None;
+    }
+    let found = crate::find_statsd();
+    present_or_skip(found.is_some(), "statsd", hint)
+        .then_some(found)
+        .flatten()
+}
+
+fn present_or_skip(ok: bool, tool: &str, install_hint: &str) -> bool {
     if ok {
         return true;
     }

@@ -23,7 +23,7 @@ struct Key {
 enum Aggregate {
     Counter { sum: i64, events: u64 },
     Gauge(Option<Stats>),
-    Timer(Option<(Stats, DurationSketch)>),
+    Timer(Option<(Stats, DurationSketch, Vec<u64>)>),
 }
 
 struct State {
@@ -70,6 +70,7 @@ pub struct Aggregator {
     scratch: Vec<u32>,
     percentiles: Vec<f64>,
     expire_after: Duration,
+    timer_values: usize,
 }
 
 impl Aggregator {
@@ -84,7 +85,15 @@ impl Aggregator {
             scratch: Vec::new(),
             percentiles,
             expire_after,
+            timer_values: 0,
         }
+    }
+
+    /// Also keeps up to `max` raw timer values per series and window (for a backend
+    /// that forwards every duration); memory grows by at most `8 × max` bytes per timer.
+    pub fn with_timer_values(mut self, max: usize) -> Aggregator {
+        self.timer_values = max;
+        self
     }
 
     /// How many series are tracked.
@@ -120,7 +129,7 @@ impl Aggregator {
             if let Some(state) = &mut self.states[slot] {
                 state.last_seen = now;
                 added += series.values.len();
-                add_values(&mut state.aggregate, series.values);
+                add_values(&mut state.aggregate, series.values, self.timer_values);
             }
         }
         self.scratch = ids;
@@ -207,7 +216,7 @@ impl Aggregator {
     }
 }
 
-fn add_values(aggregate: &mut Aggregate, values: zibrato_wire::Values<'_>) {
+fn add_values(aggregate: &mut Aggregate, values: zibrato_wire::Values<'_>, keep: usize) {
     match aggregate {
         Aggregate::Counter { sum, events } => {
             for value in values {
@@ -231,14 +240,16 @@ fn add_values(aggregate: &mut Aggregate, values: zibrato_wire::Values<'_>) {
             for value in values {
                 if let Value::Timer(ns) = value {
                     match timer {
-                        Some((s, sketch)) => {
-                            s.add(ns as f64);
-                            sketch.add(ns);
-                        }
+                        Some((stats, _, _)) => stats.add(ns as f64),
                         None => {
-                            let mut sketch = DurationSketch::default();
-                            sketch.add(ns);
-                            *timer = Some((Stats::of(ns as f64), sketch));
+                            *timer =
+                                Some((Stats::of(ns as f64), DurationSketch::default(), Vec::new()))
+                        }
+                    }
+                    if let Some((_, sketch, kept)) = timer {
+                        sketch.add(ns);
+                        if kept.len() < keep {
+                            kept.push(ns);
                         }
                     }
                 }
@@ -258,7 +269,8 @@ fn take(aggregate: &mut Aggregate, percentiles: &[f64], expired: bool) -> Option
             (had_events || !expired).then_some(summary)
         }
         Aggregate::Gauge(stats) => stats.take().map(Summary::Gauge),
-        Aggregate::Timer(timer) => timer.take().map(|(stats, sketch)| Summary::Timer {
+        Aggregate::Timer(timer) => timer.take().map(|(stats, sketch, values)| Summary::Timer {
+            values,
             stats,
             percentiles: percentiles
                 .iter()
@@ -330,7 +342,10 @@ mod tests {
                 .as_ref(),
             DEFAULT_SOURCE
         );
-        let Some(Summary::Timer { stats, percentiles }) = find(&out, "t") else {
+        let Some(Summary::Timer {
+            stats, percentiles, ..
+        }) = find(&out, "t")
+        else {
             panic!()
         };
         assert_eq!(stats.count, 1);

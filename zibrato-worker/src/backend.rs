@@ -93,4 +93,12 @@ pub trait Backend: Send + 'static {
     ///
     /// [`DeliveryError::Retry`] or [`DeliveryError::Fatal`].
     fn deliver(&mut self, window: &mut Window) -> Result<Delivered, DeliveryError>;
+
+    /// How many raw durations per timer series and window this backend wants in
+    /// [`Summary::Timer`](crate::Summary::Timer)`::values` (0, the default, keeps none:
+    /// percentiles come from the sketch). A backend that forwards every duration, like
+    /// statsd's, asks for them; memory grows by 8 bytes per kept value.
+    fn timer_values(&self) -> usize {
+        0
+    }
 }

@@ -65,4 +65,4 @@ pub use sketch::DurationSketch;
 pub use summary::{SeriesSummary, Stats, Summary, Window};
 pub use telemetry::WorkerStats;
 pub use zibrato_daemon::parse_seconds;
-pub use zibrato_wire::Kind;
+pub use zibrato_wire::{DEFAULT_SOURCE, Kind};

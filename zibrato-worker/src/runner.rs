@@ -54,6 +54,7 @@ pub fn run<B: Backend>(args: WorkerArgs, mut backend: B) -> ExitCode {
     };
     info!(endpoint = %args.endpoint(), levels = %args.levels.join(","), flush = ?args.flush, "worker subscribed");
 
+    let timer_values = backend.timer_values();
     let stats = Arc::new(WorkerStats::default());
     let (windows, inbox) = mpsc::channel();
     let delivery = Delivery {
@@ -78,7 +79,8 @@ pub fn run<B: Backend>(args: WorkerArgs, mut backend: B) -> ExitCode {
         .clone()
         .unwrap_or_else(|| zibrato_daemon::host_name("zibrato-worker"));
     let mut ingest = Ingest {
-        aggregator: Aggregator::new(args.percentiles.clone(), args.expire_after),
+        aggregator: Aggregator::new(args.percentiles.clone(), args.expire_after)
+            .with_timer_values(timer_values),
         sequences: SequenceTracker::default(),
         telemetry: SelfMetrics::new(Arc::clone(&stats), &source),
         levels: args.levels.clone(),

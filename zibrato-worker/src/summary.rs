@@ -69,6 +69,10 @@ pub enum Summary {
         stats: Stats,
         /// `(quantile, value in nanoseconds)`, in the configured order.
         percentiles: Vec<(f64, f64)>,
+        /// The durations themselves, in arrival order, for a backend that asks for them
+        /// ([`Backend::timer_values`](crate::Backend::timer_values)), at most that many
+        /// per series and window; empty otherwise.
+        values: Vec<u64>,
     },
 }
 

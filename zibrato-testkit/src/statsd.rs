@@ -94,13 +94,38 @@ impl Statsd {
 
     /// The value of `statsd.metrics_received` since start.
     pub fn metrics_received(&self) -> u64 {
-        let counters = self.command("counters").unwrap_or_default();
-        counters
-            .lines()
-            .find(|l| l.contains("'statsd.metrics_received'"))
-            .and_then(|l| l.split(':').nth(1))
-            .and_then(|v| v.trim().trim_end_matches(',').parse().ok())
-            .unwrap_or(0)
+        self.counter("statsd.metrics_received").unwrap_or(0.0) as u64
+    }
+
+    /// A counter's value from the management port, if statsd has it.
+    pub fn counter(&self, name: &str) -> Option<f64> {
+        let counters = self.command("counters").ok()?;
+        entry(&counters, name).and_then(|v| v.parse().ok())
+    }
+
+    /// A gauge's value from the management port, if statsd has it.
+    pub fn gauge(&self, name: &str) -> Option<f64> {
+        let gauges = self.command("gauges").ok()?;
+        entry(&gauges, name).and_then(|v| v.parse().ok())
+    }
+
+    /// A timer's values (milliseconds), as statsd holds them, if it has the timer.
+    pub fn timer(&self, name: &str) -> Option<Vec<f64>> {
+        let timers = self.command("timers").ok()?;
+        let start = timers
+            .find(&format!("'{name}': ["))
+            .or_else(|| timers.find(&format!("{name}: [")))?;
+        let rest = &timers[start..];
+        let open = rest.find('[')?;
+        let close = rest.find(']')?;
+        Some(
+            rest[open + 1..close]
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && !v.starts_with("..."))
+                .filter_map(|v| v.parse().ok())
+                .collect(),
+        )
     }
 }
 
@@ -110,6 +135,22 @@ impl Drop for Statsd {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.config);
     }
+}
+
+/// The value of `name` in statsd's JavaScript-object answer for counters or gauges
+/// (`{ 'a.b': 1, c: 2 }`, on one line or several; keys quoted only when they need it).
+fn entry<'a>(answer: &'a str, name: &str) -> Option<&'a str> {
+    answer
+        .split([',', '\n'])
+        .map(|part| {
+            part.trim()
+                .trim_start_matches('{')
+                .trim_end_matches('}')
+                .trim()
+        })
+        .filter_map(|part| part.split_once(": "))
+        .find(|(key, _)| key.trim().trim_matches('\'') == name)
+        .map(|(_, value)| value.trim())
 }
 
 /// Resident and peak memory of a process, in bytes, from `/proc/<pid>/status`.
