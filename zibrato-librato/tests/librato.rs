@@ -250,7 +250,11 @@ fn server_errors_then_success_deliver_every_window_exactly_once() {
 
 #[test]
 fn a_refused_measurement_is_isolated_and_the_rest_delivered() {
-    let p = Pipeline::start_with("1", &[], Answer::RefuseNames(vec!["poison".into()]));
+    let p = Pipeline::start_with(
+        "1",
+        &["--levels", "zibrato"],
+        Answer::RefuseNames(vec!["poison".into()]),
+    );
     let z = p.client();
     for name in ["a", "b", "poison", "c", "d"] {
         z.count("info", name);
@@ -392,7 +396,11 @@ fn bad_command_lines_are_one_clear_line_and_exit_two() {
 
 #[test]
 fn a_hanging_librato_is_timed_out_and_retried_while_ingest_misses_nothing() {
-    let p = Pipeline::start_with("1", &["--request-timeout", "1"], Answer::Hang);
+    let p = Pipeline::start_with(
+        "1",
+        &["--request-timeout", "1", "--levels", "zibrato"],
+        Answer::Hang,
+    );
     let z = p.client();
     // Traffic keeps coming, across several windows, while Librato hangs.
     let mut total = 0;
@@ -423,7 +431,7 @@ fn a_hanging_librato_is_timed_out_and_retried_while_ingest_misses_nothing() {
 
 #[test]
 fn frames_lost_in_transit_are_counted_from_sequence_numbers() {
-    let p = Pipeline::start("1", &[]);
+    let p = Pipeline::start("1", &["--levels", "zibrato"]);
     let mut publisher = zibrato_testkit::Publisher::connect(p.port);
     publisher.wait_for_subscription(b"info\0", WAIT);
     let m =

@@ -38,8 +38,10 @@
 //!
 //! # Self-metrics
 //!
-//! Each window also carries, on the level `zibrato` (source `--source`, by default the
-//! host name), counters of the increase since the previous window:
+//! When `zibrato` is among its `--levels` (the same switch that brings the broker's and
+//! clients' self-metrics), each window also carries, on the level `zibrato` (source
+//! `--source`, by default the host name), counters of the increase since the previous
+//! window:
 //! `zibrato.worker.frames`, `.measurements`, `.malformed`, `.lost_frames` (from the
 //! publishers' sequence numbers), `.flushes`, `.delivery_errors`, `.dropped_windows`,
 //! `.rejected_series`, `.delivered_series`, and the gauge `zibrato.worker.series`. They
@@ -59,10 +61,11 @@ mod telemetry;
 pub use aggregate::Aggregator;
 pub use backend::{Backend, Delivered, DeliveryError};
 pub use config::WorkerArgs;
-pub use runner::run;
+pub use runner::{run, run_until};
 pub use sequence::SequenceTracker;
 pub use sketch::DurationSketch;
 pub use summary::{SeriesSummary, Stats, Summary, Window};
 pub use telemetry::WorkerStats;
+pub use zibrato_daemon::Shutdown;
 pub use zibrato_daemon::parse_seconds;
 pub use zibrato_wire::{DEFAULT_SOURCE, Kind};

@@ -22,19 +22,26 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// Runs a worker until SIGTERM, SIGINT or SIGQUIT (then flushes, delivers within
 /// `--shutdown-timeout`, and returns success) or until the backend refuses it (then
-/// returns failure). Call it from `main` after parsing the command line.
-pub fn run<B: Backend>(args: WorkerArgs, mut backend: B) -> ExitCode {
+/// returns failure). Call it from `main` after parsing the command line: it sets up
+/// logging (`--log-level`) and the signal handlers, then calls [`run_until`].
+pub fn run<B: Backend>(args: WorkerArgs, backend: B) -> ExitCode {
     if let Err(message) = init_logging(&args.log_level) {
         eprintln!("{message}");
         return ExitCode::from(2);
     }
-    let shutdown = match Shutdown::install() {
-        Ok(s) => s,
+    match Shutdown::install() {
+        Ok(shutdown) => run_until(args, backend, &shutdown),
         Err(e) => {
             error!("cannot install signal handlers: {e}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
+    }
+}
+
+/// Runs a worker inside a program that owns logging and signals (an embedded worker,
+/// the demo): until `shutdown` is requested, then flushes and delivers as [`run`] does.
+pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdown) -> ExitCode {
+    let shutdown = shutdown.clone();
     match backend.check() {
         Ok(()) => info!(backend = backend.name(), "backend ready"),
         Err(DeliveryError::Fatal { reason }) => {
@@ -86,6 +93,10 @@ pub fn run<B: Backend>(args: WorkerArgs, mut backend: B) -> ExitCode {
         levels: args.levels.clone(),
         malformed_log: RateLimiter::new(Duration::from_secs(10)),
         interval: args.flush,
+        self_metrics: args
+            .levels
+            .iter()
+            .any(|l| l == zibrato_daemon::SELF_METRICS_LEVEL),
     };
     let result = ingest.run(&socket, &shutdown, &windows, args.expire_after);
     drop(windows);
@@ -135,6 +146,8 @@ struct Ingest {
     levels: Vec<String>,
     malformed_log: RateLimiter,
     interval: Duration,
+    /// Whether `zibrato` is among the levels: the switch for all self-metrics.
+    self_metrics: bool,
 }
 
 impl Ingest {
@@ -219,7 +232,9 @@ impl Ingest {
             .stats()
             .flushes
             .fetch_add(1, Ordering::Relaxed);
-        series.extend(self.telemetry.window(self.aggregator.series_count()));
+        if self.self_metrics {
+            series.extend(self.telemetry.window(self.aggregator.series_count()));
+        }
         let window = Window {
             measure_time: boundary_us / 1_000_000,
             interval: self.interval,
