@@ -25,7 +25,33 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     if seconds.is_nan() || seconds <= 0.0 {
         return Err(format!("{text} seconds: must be more than 0"));
     }
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text} seconds is too long"))
+    let duration =
+        Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text} seconds is too long"))?;
+    // Found by fuzzing: a tiny positive number rounds to a zero Duration, which would
+    // make a timer spin.
+    if duration < Duration::from_micros(1) {
+        return Err(format!("{text} seconds is shorter than a microsecond"));
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_rounds_to_nothing_is_refused() {
+        // The input the cli_values fuzzer found.
+        let tiny = format!(".{}1", "0".repeat(53));
+        assert!(
+            parse_seconds(&tiny)
+                .unwrap_err()
+                .contains("shorter than a microsecond")
+        );
+        assert_eq!(parse_seconds("0.000001"), Ok(Duration::from_micros(1)));
+        assert!(parse_seconds("inf").is_err());
+        assert!(parse_seconds("1e300").is_err());
+    }
 }
 
 /// This host's name, if it is a valid measurement source, else `fallback`: the default
