@@ -258,3 +258,27 @@ fn a_local_broker_feeds_a_central_one_and_subscriptions_flow_down() {
     let got = worker.drain(Duration::from_millis(500));
     assert_eq!(levels_of(&got), ["info"]);
 }
+
+#[test]
+fn a_subscriber_that_never_reads_does_not_hold_up_the_others() {
+    let port = free_port_pair();
+    let _broker = start_broker(port, &[]);
+    // Connects, subscribes, and never reads again: its queue at the broker fills up
+    // (--worker-hwm) and frames are then dropped for it alone.
+    let stuck = Subscriber::connect(port + 1, &["info"]);
+    let reader = Subscriber::connect(port + 1, &["info"]);
+    let mut publisher = Publisher::connect(port);
+    publisher.wait_for_subscription(b"info\0", WAIT);
+    std::thread::sleep(Duration::from_millis(200)); // both subscriptions are in place
+    let received = std::thread::spawn(move || reader.drain(Duration::from_millis(1000)).len());
+    const FRAMES: u64 = 20_000;
+    for i in 0..FRAMES {
+        publisher.send(&counter("info", i, "flood"));
+    }
+    assert_eq!(
+        received.join().unwrap() as u64,
+        FRAMES,
+        "the reading worker got every frame"
+    );
+    drop(stuck);
+}

@@ -3,6 +3,8 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::io::Read as _;
+
 use base64::Engine;
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
@@ -146,13 +148,11 @@ fn classify(response: Response) -> Result<Posted, DeliveryError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    // Librato's answers are small; a huge or unreadable one is cut, never trusted.
-    let text: String = response
-        .text()
-        .unwrap_or_default()
-        .chars()
-        .take(500)
-        .collect();
+    // Librato's answers are small; read at most 64 KiB of one (a huge or endless body
+    // must not cost memory), keep 500 characters for the log, trust none of it.
+    let mut body = Vec::new();
+    let _ = std::io::Read::take(response, 64 * 1024).read_to_end(&mut body);
+    let text: String = String::from_utf8_lossy(&body).chars().take(500).collect();
     match status {
         s if s.is_success() => Ok(Posted::Accepted),
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(DeliveryError::Fatal {

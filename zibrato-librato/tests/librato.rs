@@ -459,3 +459,32 @@ fn frames_lost_in_transit_are_counted_from_sequence_numbers() {
         .sum();
     assert_eq!(lost, 3.0, "frames 3, 4 and 5 never arrived");
 }
+
+#[test]
+fn garbage_and_huge_answers_do_not_disturb_the_worker() {
+    let p = Pipeline::start_with("1", &[], Answer::Garbage(502, 20 << 20));
+    let z = p.client();
+    z.count_by("info", "through.garbage", 9);
+    z.flush(WAIT).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while !p.librato.requests().iter().any(|(_, s)| *s == 502) {
+        assert!(Instant::now() < deadline, "the worker never tried");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A 200 with a garbage body is a success: the status is what Librato's API means.
+    p.librato.answer(Answer::Garbage(200, 1 << 20));
+    p.librato.wait_for(WAIT, |_| {
+        p.librato.requests().iter().any(|(_, s)| *s == 200)
+    });
+    p.librato.answer(Answer::Accept);
+    z.count_by("info", "after.garbage", 1);
+    z.flush(WAIT).unwrap();
+    p.librato.wait_for(WAIT, |g| {
+        sum_values(g, "after.garbage", "not_specified") == 1.0
+    });
+    let (rss, _) = zibrato_testkit::rss(p.worker.pid());
+    assert!(
+        rss < 64 << 20,
+        "a 20 MB answer was not read whole: RSS {rss}"
+    );
+}

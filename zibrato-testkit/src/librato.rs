@@ -26,6 +26,8 @@ pub enum Answer {
     /// 400 naming the first measurement whose name is in the list (like Librato's
     /// answer to an invalid measurement); 200 for requests without one.
     RefuseNames(Vec<String>),
+    /// This status with a body of binary garbage of this many bytes.
+    Garbage(u16, usize),
 }
 
 /// One accepted `POST`: its gauge entries.
@@ -204,6 +206,12 @@ fn handle(mut request: Request, expected_auth: &str, state: &Mutex<State>) {
             return;
         }
         Answer::ServerError => return respond(request, 500, "{}", state, method),
+        Answer::Garbage(status, size) => {
+            state.lock().unwrap().log.push((method, status));
+            let garbage: Vec<u8> = (0..size).map(|i| (i * 7919 % 251) as u8).collect();
+            let _ = request.respond(Response::from_data(garbage).with_status_code(status));
+            return;
+        }
         _ => {}
     }
     if method == "GET" {
