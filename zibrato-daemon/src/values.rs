@@ -35,6 +35,16 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// This host's name, if it is a valid measurement source, else `fallback`: the default
+/// source of a daemon's self-metrics.
+pub fn host_name(fallback: &str) -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| zibrato_wire::validate_name(h).is_ok())
+        .unwrap_or_else(|| fallback.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,14 +62,4 @@ mod tests {
         assert!(parse_seconds("inf").is_err());
         assert!(parse_seconds("1e300").is_err());
     }
-}
-
-/// This host's name, if it is a valid measurement source, else `fallback`: the default
-/// source of a daemon's self-metrics.
-pub fn host_name(fallback: &str) -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| zibrato_wire::validate_name(h).is_ok())
-        .unwrap_or_else(|| fallback.to_string())
 }
