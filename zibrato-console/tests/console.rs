@@ -1,10 +1,10 @@
 //! client → real broker → real zibrato-console: what it prints, checked for content.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value as Json;
 use zibrato::Zibrato;
-use zibrato_testkit::{Daemon, Subscriber, bin_path, free_port_pair};
+use zibrato_testkit::{Daemon, connected_client, free_port_pair, start_broker, start_worker};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_zibrato-console");
 const WAIT: Duration = Duration::from_secs(15);
@@ -12,30 +12,15 @@ const WAIT: Duration = Duration::from_secs(15);
 /// Runs broker and worker, records, and returns both (the worker first).
 fn run(format: &str, record: impl FnOnce(&Zibrato)) -> (Daemon, Daemon) {
     let port = free_port_pair();
-    let broker = Daemon::start(bin_path("zibrato-broker"), &["--port", &port.to_string()]);
-    broker.wait_for_output("broker listening", WAIT);
-    let worker_port = (port + 1).to_string();
-    let worker = Daemon::start(
+    let broker = start_broker(port, &[]);
+    let worker = start_worker(
         WORKER,
-        &[
-            "--port",
-            &worker_port,
-            "--levels",
-            "info",
-            "--flush",
-            "1",
-            "--format",
-            format,
-        ],
+        port,
+        &["--levels", "info", "--flush", "1", "--format", format],
+        &[],
+        "info",
     );
-    worker.wait_for_output("worker subscribed", WAIT);
-    Subscriber::connect(port + 1, &[]).wait_until_routed(port, "info", WAIT);
-    let z = Zibrato::builder().port(port).build().unwrap();
-    let deadline = Instant::now() + WAIT;
-    while !z.stats().connected {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let z = connected_client(port);
     record(&z);
     z.flush(WAIT).unwrap();
     (worker, broker)

@@ -4,7 +4,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
 use zibrato::Zibrato;
-use zibrato_testkit::{Answer, Daemon, LibratoStandIn, Subscriber, bin_path, free_port_pair};
+use zibrato_testkit::{
+    Answer, Daemon, LibratoStandIn, Subscriber, bin_path, connected_client, free_port_pair,
+    start_broker, start_worker,
+};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_zibrato-librato");
 const WAIT: Duration = Duration::from_secs(15);
@@ -25,15 +28,11 @@ impl Pipeline {
 
     fn start_with(flush: &str, extra: &[&str], answer: Answer) -> Pipeline {
         let port = free_port_pair();
-        let broker = Daemon::start(bin_path("zibrato-broker"), &["--port", &port.to_string()]);
-        broker.wait_for_output("broker listening", WAIT);
+        let broker = start_broker(port, &[]);
         let librato = LibratoStandIn::start(USER, TOKEN);
         librato.answer(answer);
-        let worker_port = (port + 1).to_string();
         let url = librato.url();
         let mut args = vec![
-            "--port",
-            &worker_port,
             "--levels",
             "info",
             "--flush",
@@ -42,15 +41,10 @@ impl Pipeline {
             USER,
             "--api-url",
             &url,
-            "--log-level",
-            "debug",
         ];
+        args.extend_from_slice(&["--log-level", "debug"]);
         args.extend_from_slice(extra);
-        let worker = Daemon::start_with_env(WORKER, &args, &[("LIBRATO_TOKEN", TOKEN)]);
-        worker.wait_for_output("worker subscribed", WAIT);
-        // The worker's subscription has reached the broker once a probe sees it.
-        let probe = Subscriber::connect(port + 1, &[]);
-        probe.wait_until_routed(port, "info", WAIT);
+        let worker = start_worker(WORKER, port, &args, &[("LIBRATO_TOKEN", TOKEN)], "info");
         Pipeline {
             port,
             librato,
@@ -60,13 +54,7 @@ impl Pipeline {
     }
 
     fn client(&self) -> Zibrato {
-        let z = Zibrato::builder().port(self.port).build().unwrap();
-        let deadline = Instant::now() + WAIT;
-        while !z.stats().connected {
-            assert!(Instant::now() < deadline, "client never connected");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        z
+        connected_client(self.port)
     }
 }
 

@@ -3,7 +3,9 @@
 use std::time::{Duration, Instant};
 
 use zibrato::Zibrato;
-use zibrato_testkit::{Daemon, Statsd, Subscriber, bin_path, free_port_pair, require_statsd};
+use zibrato_testkit::{
+    Daemon, Statsd, connected_client, free_port_pair, require_statsd, start_broker, start_worker,
+};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_zibrato-statsd");
 const WAIT: Duration = Duration::from_secs(15);
@@ -20,33 +22,13 @@ fn setup(mode: &str) -> Option<Setup> {
     let statsd_ports = free_port_pair();
     let statsd = Statsd::start(&js, statsd_ports, statsd_ports + 1).expect("statsd starts");
     let port = free_port_pair();
-    let broker = Daemon::start(bin_path("zibrato-broker"), &["--port", &port.to_string()]);
-    broker.wait_for_output("broker listening", WAIT);
+    let broker = start_broker(port, &[]);
     let target = format!("127.0.0.1:{statsd_ports}");
-    let worker_port = (port + 1).to_string();
-    let worker = Daemon::start(
-        WORKER,
-        &[
-            "--port",
-            &worker_port,
-            "--levels",
-            "info",
-            "--flush",
-            "1",
-            "--statsd",
-            &target,
-            "--mode",
-            mode,
-        ],
-    );
-    worker.wait_for_output("worker subscribed", WAIT);
-    Subscriber::connect(port + 1, &[]).wait_until_routed(port, "info", WAIT);
-    let client = Zibrato::builder().port(port).build().unwrap();
-    let deadline = Instant::now() + WAIT;
-    while !client.stats().connected {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let args = [
+        "--levels", "info", "--flush", "1", "--statsd", &target, "--mode", mode,
+    ];
+    let worker = start_worker(WORKER, port, &args, &[], "info");
+    let client = connected_client(port);
     Some(Setup {
         statsd,
         client,

@@ -4,6 +4,7 @@
 
 mod librato;
 mod peers;
+mod pipeline;
 mod ports;
 mod process;
 mod statsd;
@@ -11,6 +12,7 @@ mod tools;
 
 pub use librato::{Answer, LibratoStandIn, Posted};
 pub use peers::{Publisher, Subscriber, frame};
+pub use pipeline::{connected_client, start_broker, start_worker};
 pub use ports::free_port_pair;
 pub use process::{Daemon, bin_path};
 pub use statsd::{Statsd, find_statsd, rss};
