@@ -37,6 +37,21 @@ fn counter(level: &str, sequence: u64, name: &str) -> Vec<u8> {
     frame(level, header(sequence), &[m])
 }
 
+/// A valid frame of exactly `len` bytes: zero increments (one byte each) are added
+/// until the frame is that long.
+fn frame_of_exactly(len: usize, sequence: u64) -> Vec<u8> {
+    let m = Measurement::new("good", None, Value::Counter(0)).unwrap();
+    let mut count = 1;
+    loop {
+        let bytes = frame("info", header(sequence), &vec![m; count]);
+        match bytes.len().cmp(&len) {
+            std::cmp::Ordering::Equal => return bytes,
+            std::cmp::Ordering::Less => count += (len - bytes.len()).max(1),
+            std::cmp::Ordering::Greater => count -= 1,
+        }
+    }
+}
+
 fn levels_of(messages: &[Vec<u8>]) -> Vec<String> {
     messages
         .iter()
@@ -103,18 +118,29 @@ fn hostile_publisher_does_not_disturb_a_good_one_and_drops_are_counted() {
     }
     // Larger than --max-frame-bytes: ZeroMQ drops the connection, not the broker.
     hostile.send(&vec![b'x'; 10_000]);
-    good.send(&counter("info", ROUNDS, "good"));
+    // Exactly the maximum size, and valid: forwarded.
+    good.send(&frame_of_exactly(4096, ROUNDS));
+    good.send(&counter("info", ROUNDS + 1, "good"));
 
     let received = worker.drain(Duration::from_millis(1000));
     assert_eq!(
         received.len() as u64,
-        ROUNDS + 1,
+        ROUNDS + 2,
         "every good frame and nothing else"
+    );
+    assert!(
+        received.iter().any(|m| m.len() == 4096),
+        "the maximum-size frame arrived"
     );
     for msg in &received {
         let frame = Frame::decode(msg).unwrap();
         assert_eq!(frame.measurements().next().unwrap().name, "good");
     }
+    let (rss, _) = zibrato_testkit::rss(broker.pid());
+    assert!(
+        rss < 64 << 20,
+        "the broker's memory stayed bounded: {rss} bytes"
+    );
 
     // The self-metrics sum to what the hostile publisher sent.
     let mut dropped = std::collections::HashMap::<String, i64>::new();

@@ -9,6 +9,29 @@
 //! `{"measure_time":…,"level":"info","name":"db.query","source":"web-1","kind":"timer",
 //! "count":3,"sum":…,"min":…,"max":…,"last":…,"percentiles":{"p50":…}}` with timer values
 //! in nanoseconds, as measured.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use zibrato_console::table;
+//! use zibrato_worker::{Kind, SeriesSummary, Summary, Window};
+//!
+//! let window = Window {
+//!     measure_time: 1_764_158_400,
+//!     interval: Duration::from_secs(2),
+//!     series: vec![SeriesSummary {
+//!         level: Arc::from("info"),
+//!         kind: Kind::Counter,
+//!         name: Arc::from("requests"),
+//!         source: Arc::from("web-1"),
+//!         summary: Summary::Counter { sum: 3 },
+//!     }],
+//! };
+//! let text = table(&window);
+//! assert!(text.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["info", "requests", "web-1", "counter", "3"]));
+//! ```
 
 use std::io::Write;
 

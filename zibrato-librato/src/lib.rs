@@ -16,6 +16,27 @@
 //!   sent to be refused. Other 4xx are logged with Librato's answer and dropped.
 //!
 //! The binary's `--help` lists every flag; the README explains the credentials.
+//!
+//! # Example: what a counter becomes
+//!
+//! ```
+//! use std::sync::Arc;
+//! use zibrato_librato::{Sanitizer, entries};
+//! use zibrato_worker::{Kind, SeriesSummary, Summary};
+//!
+//! let series = SeriesSummary {
+//!     level: Arc::from("info"),
+//!     kind: Kind::Counter,
+//!     name: Arc::from("api requests"),
+//!     source: Arc::from("web-1"),
+//!     summary: Summary::Counter { sum: 42 },
+//! };
+//! let json = entries(&series, 1_764_158_400, &mut Sanitizer::default());
+//! assert_eq!(
+//!     json[0].to_string(),
+//!     r#"{"measure_time":1764158400,"name":"api_requests","source":"web-1","value":42}"#
+//! );
+//! ```
 
 mod backend;
 mod names;

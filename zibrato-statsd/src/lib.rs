@@ -29,6 +29,25 @@
 //!   percentiles, upper and lower describe the means, not the durations. Traffic is one
 //!   line per series per window, whatever the rate. Zibrato's own percentiles are what
 //!   the Librato and console workers report.
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use zibrato_statsd::{Mode, lines};
+//! use zibrato_worker::{Kind, SeriesSummary, Summary};
+//!
+//! let series = SeriesSummary {
+//!     level: Arc::from("info"),
+//!     kind: Kind::Counter,
+//!     name: Arc::from("requests"),
+//!     source: Arc::from("web-1"),
+//!     summary: Summary::Counter { sum: 42 },
+//! };
+//! let mut out = Vec::new();
+//! lines(&series, Some("app"), Mode::Events, &mut out);
+//! assert_eq!(out, ["app.web-1.requests:42|c\n"]);
+//! ```
 
 use std::fmt::Write as _;
 use std::net::{SocketAddr, UdpSocket};
