@@ -248,24 +248,18 @@ fn a_busy_port_is_a_one_line_error_and_a_failure_exit() {
 
 #[test]
 fn bad_flags_are_named_with_a_usage_exit() {
-    for (args, expected) in [
-        (vec!["--port", "65535"], "no room for the worker port"),
-        (vec!["--port", "http"], "not a port number"),
-        (vec!["--host", "example.com"], "invalid IP address"),
-        (vec!["--stats-interval", "soon"], "not a number of seconds"),
-        (vec!["--upstream", "127.0.0.1:5550"], "tcp://HOST:PORT"),
-        (vec!["--no-such-flag"], "unexpected argument"),
-        (vec!["--log-level", "loud=="], "invalid log filter"),
-    ] {
-        let mut broker = Daemon::start(BROKER, &args);
-        let status = broker.wait_exit(WAIT).expect("exits");
-        assert_eq!(status.code(), Some(2), "{args:?}");
-        assert!(
-            broker.output().contains(expected),
-            "{args:?}: {}",
-            broker.output()
-        );
-    }
+    zibrato_testkit::assert_bad_command_lines(
+        BROKER,
+        &[
+            (&["--port", "65535"], "no room for the worker port"),
+            (&["--port", "http"], "not a port number"),
+            (&["--host", "example.com"], "invalid IP address"),
+            (&["--stats-interval", "soon"], "not a number of seconds"),
+            (&["--upstream", "127.0.0.1:5550"], "tcp://HOST:PORT"),
+            (&["--no-such-flag"], "unexpected argument"),
+            (&["--log-level", "loud=="], "invalid log filter"),
+        ],
+    );
 }
 
 #[test]

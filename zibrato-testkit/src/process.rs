@@ -25,6 +25,24 @@ pub fn bin_path(name: &str) -> PathBuf {
     path
 }
 
+/// Runs `program` with each bad command line and checks it exits with code 2 and says
+/// `expected` (the one clear line a user gets for a bad flag).
+pub fn assert_bad_command_lines(program: impl Into<PathBuf>, cases: &[(&[&str], &str)]) {
+    let program = program.into();
+    for (args, expected) in cases {
+        let mut daemon = Daemon::start(&program, args);
+        let status = daemon
+            .wait_exit(Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("{args:?}: still running"));
+        let output = daemon.output();
+        assert_eq!(status.code(), Some(2), "{args:?}: {output}");
+        assert!(
+            output.contains(expected),
+            "{args:?}: expected {expected:?} in {output}"
+        );
+    }
+}
+
 /// A running daemon whose stderr and stdout are collected. Dropping it sends SIGTERM
 /// and waits; tests that care about the exit call [`Daemon::stop`].
 pub struct Daemon {
