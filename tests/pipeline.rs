@@ -4,18 +4,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use zibrato::{Value, Zibrato};
-use zibrato_testkit::{Daemon, Subscriber, bin_path, free_port_pair};
+use zibrato_testkit::{Daemon, Subscriber, free_port_pair, start_broker};
 use zibrato_wire::Frame;
 
 const WAIT: Duration = Duration::from_secs(10);
 
 fn broker(port: u16) -> Daemon {
-    let daemon = Daemon::start(
-        bin_path("zibrato-broker"),
-        &["--port", &port.to_string(), "--stats-interval", "3600"],
-    );
-    daemon.wait_for_output("broker listening", WAIT);
-    daemon
+    start_broker(port, &["--stats-interval", "3600"])
 }
 
 type Seen = BTreeMap<(String, String, Option<String>), Vec<Value>>;
@@ -343,4 +338,32 @@ fn the_block_policy_applies_backpressure_instead_of_dropping() {
     assert_eq!(stats.dropped(), 0, "{stats:?}");
     assert_eq!(stats.recorded, N as u64);
     assert_eq!(receiver.join().unwrap(), (N, N * (N - 1) / 2));
+}
+
+#[test]
+fn frames_stay_within_max_frame_bytes_even_with_long_names() {
+    // The broker drops the connection of a publisher that sends a frame over its
+    // limit, so any frame over 4096 bytes would lose measurements here.
+    let port = free_port_pair();
+    let _broker = start_broker(port, &["--max-frame-bytes", "4096"]);
+    let sub = Subscriber::connect(port + 1, &["info"]);
+    sub.wait_until_routed(port, "info", WAIT);
+    let z = Zibrato::builder()
+        .port(port)
+        .max_frame_bytes(4096)
+        .linger(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    let names: Vec<String> = (0..200)
+        .map(|i| format!("{i:03}.{}", "n".repeat(240)))
+        .collect();
+    for name in &names {
+        z.with_source(&"s".repeat(200)).gauge("info", name, 1.5);
+    }
+    z.flush(WAIT).unwrap();
+    let messages = sub.drain(Duration::from_millis(500));
+    assert!(messages.len() > 1, "split into several frames");
+    assert!(messages.iter().all(|m| m.len() <= 4096));
+    let seen = collect(&messages);
+    assert_eq!(seen.values().map(Vec::len).sum::<usize>(), names.len());
 }

@@ -26,13 +26,6 @@ type Builder = FrameBuilder<Arc<str>, 2048, 1024, 4096>;
 /// varint length and up to 255 bytes), a series head and a 10-byte value.
 const MAX_PUSH_GROWTH: usize = 2 * (2 + 255) + 4 * 5 + 10;
 
-/// A header whose varints take their maximum width, for frame-size checks.
-const WIDEST_HEADER: Header = Header {
-    publisher: u64::MAX,
-    sequence: u64::MAX,
-    time_us: u64::MAX,
-};
-
 /// The publisher's settings, from the [`Builder`](crate::Builder).
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
@@ -62,16 +55,21 @@ struct Batch {
     strings: HashMap<usize, StringId, FxBuildHasher>,
     generation: u32,
     opened: Option<(Instant, u64)>,
+    /// Seal once the string table and series pass this many bytes: the frame limit less
+    /// the topic, the marker, the widest header and the largest single push.
+    tables_budget: usize,
 }
 
 impl Batch {
-    fn new() -> Batch {
+    fn new(level: &str, max_frame_bytes: usize) -> Batch {
+        let overhead = level.len() + 1 + 2 + Header::MAX_ENCODED_LEN + MAX_PUSH_GROWTH;
         Batch {
             builder: Box::new(Builder::new()),
             slots: Vec::new(),
             strings: HashMap::default(),
             generation: 1,
             opened: None,
+            tables_budget: max_frame_bytes.saturating_sub(overhead),
         }
     }
 
@@ -300,21 +298,17 @@ impl Publisher {
                 return;
             }
         }
-        let level_name = Level::new(&self.levels[level]).ok();
         let batch = &self.batches[level];
-        let full = batch.builder.is_full()
-            || level_name.is_some_and(|l| {
-                batch.builder.encoded_len(l, &WIDEST_HEADER) + MAX_PUSH_GROWTH
-                    > self.settings.max_frame_bytes
-            });
-        if full {
+        if batch.builder.is_full() || batch.builder.tables_len() > batch.tables_budget {
             self.seal(level);
         }
     }
 
     fn refresh_wanted(&mut self) {
         while self.batches.len() < self.levels.len() {
-            self.batches.push(Batch::new());
+            let level = &self.levels[self.batches.len()];
+            self.batches
+                .push(Batch::new(level, self.settings.max_frame_bytes));
             self.sequences.push(0);
         }
         self.wanted = self

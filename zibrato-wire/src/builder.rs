@@ -99,7 +99,7 @@ impl<S: AsRef<str>, const STRINGS: usize, const SERIES: usize, const VALUES: usi
     pub const MAX_ENCODED_LEN: usize = MAX_LEVEL_LEN
         + 1
         + 2
-        + 3 * 10
+        + Header::MAX_ENCODED_LEN
         + 5
         + STRINGS * (2 + MAX_NAME_LEN)
         + 5
@@ -246,7 +246,14 @@ impl<S: AsRef<str>, const STRINGS: usize, const SERIES: usize, const VALUES: usi
             + varint_len(header.publisher)
             + varint_len(header.sequence)
             + varint_len(header.time_us)
-            + varint_len(self.strings.len() as u64)
+            + self.tables_len()
+    }
+
+    /// The exact encoded length of what follows the header: the string table and the
+    /// series. A publisher that knows its level can check a size budget with this alone,
+    /// adding at most `level + 3 +` [`Header::MAX_ENCODED_LEN`] bytes.
+    pub fn tables_len(&self) -> usize {
+        varint_len(self.strings.len() as u64)
             + varint_len(self.filled_series as u64)
             + self.body_len
     }
@@ -383,6 +390,11 @@ mod tests {
             let mut buf = [0u8; 8192];
             let len = b.encode(level, &header(), &mut buf).unwrap().len();
             assert_eq!(len, b.encoded_len(level, &header()));
+            let small = Header::default(); // three one-byte varints
+            assert_eq!(
+                b.encoded_len(level, &small),
+                "debug".len() + 3 + 3 + b.tables_len()
+            );
         }
     }
 

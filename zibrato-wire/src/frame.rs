@@ -35,6 +35,11 @@ pub struct Header {
     pub time_us: u64,
 }
 
+impl Header {
+    /// The longest encoding of a header: three 10-byte varints.
+    pub const MAX_ENCODED_LEN: usize = 30;
+}
+
 /// A validated frame, borrowing the bytes it was decoded from.
 ///
 /// [`Frame::decode`] checks the whole frame once; after that the iterators only
