@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use zibrato_bench::realistic::{events, frames, statsd_line};
 use zibrato_client::Zibrato;
-use zibrato_testkit::{Statsd, find_statsd, rss};
+use zibrato_testkit::{Statsd, bin_path, find_statsd, rss};
 use zibrato_wire::Frame;
 use zibrato_worker::Aggregator;
 
@@ -108,18 +108,6 @@ fn statsd_lossless(js: &PathBuf) -> Option<(f64, u64)> {
     Some((lossless as f64, resident))
 }
 
-fn release_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("exe");
-    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} missing: run `cargo build --release --workspace --bins` first",
-        path.display()
-    );
-    path
-}
-
 struct Killed(Child);
 
 impl Drop for Killed {
@@ -132,14 +120,14 @@ impl Drop for Killed {
 fn worker_memory() {
     let port = 28_550;
     let _broker = Killed(
-        Command::new(release_bin("zibrato-broker"))
+        Command::new(bin_path("zibrato-broker"))
             .args(["--port", &port.to_string(), "--worker-hwm", "100000"])
             .stderr(Stdio::null())
             .spawn()
             .expect("broker"),
     );
     let worker = Killed(
-        Command::new(release_bin("zibrato-librato"))
+        Command::new(bin_path("zibrato-librato"))
             .args([
                 "--port",
                 &(port + 1).to_string(),

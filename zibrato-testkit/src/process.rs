@@ -19,7 +19,8 @@ pub fn bin_path(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is not built; run through `cargo test --workspace`",
+        "{} is not built: tests build it through `cargo test --workspace`, benchmarks \
+         need `cargo build --release --workspace --bins` first",
         path.display()
     );
     path
