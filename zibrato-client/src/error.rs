@@ -88,4 +88,8 @@ pub enum Error {
     /// installed.
     #[error("a global Zibrato client is already installed")]
     AlreadyInstalled,
+    /// `MetricsRecorder::install` was called when a `metrics` recorder was already
+    /// installed (by Zibrato or another crate).
+    #[error("a metrics recorder is already installed")]
+    RecorderInstalled,
 }

@@ -32,6 +32,11 @@ impl Counter {
         Counter { inner, id }
     }
 
+    #[cfg(feature = "metrics")]
+    pub(crate) fn client_shared(&self) -> &Arc<crate::shared::Shared> {
+        &self.inner.shared
+    }
+
     /// Counts `value` occurrences.
     #[inline]
     pub fn increment(&self, value: i64) {
@@ -49,6 +54,11 @@ pub struct Gauge {
 impl Gauge {
     pub(crate) fn new(inner: Arc<Inner>, id: SeriesId) -> Self {
         Gauge { inner, id }
+    }
+
+    #[cfg(feature = "metrics")]
+    pub(crate) fn client_shared(&self) -> &Arc<crate::shared::Shared> {
+        &self.inner.shared
     }
 
     /// Records a reading; a NaN or infinite value is rejected and counted.
@@ -72,6 +82,11 @@ pub struct Timer {
 impl Timer {
     pub(crate) fn new(inner: Arc<Inner>, id: SeriesId) -> Self {
         Timer { inner, id }
+    }
+
+    #[cfg(feature = "metrics")]
+    pub(crate) fn client_shared(&self) -> &Arc<crate::shared::Shared> {
+        &self.inner.shared
     }
 
     /// Records a duration.

@@ -124,6 +124,8 @@
 mod builder;
 mod client;
 mod error;
+#[cfg(feature = "metrics")]
+pub mod facade;
 mod global;
 mod guard;
 mod handle;
@@ -138,6 +140,8 @@ mod stats;
 pub use builder::{Builder, OverflowPolicy};
 pub use client::Zibrato;
 pub use error::Error;
+#[cfg(feature = "metrics")]
+pub use facade::{MetricsRecorder, MetricsRecorderBuilder};
 pub use global::{global, install, unrecorded_without_client};
 pub use guard::{CountGuard, TimeGuard};
 pub use handle::{Counter, Gauge, Timer};
