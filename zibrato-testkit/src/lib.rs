@@ -2,6 +2,7 @@
 //! finds free loopback ports, and plays ZeroMQ publishers and subscribers with real
 //! sockets. Nothing here imitates a Zibrato component.
 
+mod http;
 mod librato;
 mod peers;
 mod pipeline;
@@ -10,6 +11,7 @@ mod process;
 mod statsd;
 mod tools;
 
+pub use http::{HttpAnswer, http_get, http_request};
 pub use librato::{Answer, LibratoStandIn, Posted};
 pub use peers::{Publisher, Subscriber, frame};
 pub use pipeline::{connected_client, start_broker, start_worker};
