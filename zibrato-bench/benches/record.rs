@@ -104,6 +104,45 @@ fn gauges(c: &mut Criterion) {
     report(&z);
 }
 
+/// The `metrics` macros through Zibrato's `MetricsRecorder` beside the same macros
+/// through metrics-rs's Prometheus recorder. Both recorders are made current with
+/// `with_local_recorder` on every call (a thread-local swap, the same for both), so the
+/// figures include that small cost on top of a global recorder's.
+fn facade(c: &mut Criterion) {
+    let z = zibrato_client();
+    let zibrato = zibrato_client::MetricsRecorder::builder(z.clone())
+        .build()
+        .expect("recorder");
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    bench_threads(c, "facade_counter", "via_zibrato", |_| {
+        metrics::with_local_recorder(&zibrato, || metrics::counter!("requests").increment(1))
+    });
+    bench_threads(c, "facade_counter", "via_metrics_prometheus", |_| {
+        metrics::with_local_recorder(&prometheus, || metrics::counter!("requests").increment(1))
+    });
+    bench_threads(c, "facade_counter_labels", "via_zibrato", |_| {
+        metrics::with_local_recorder(&zibrato, || {
+            metrics::counter!("requests", "method" => "GET", "status" => "200").increment(1)
+        })
+    });
+    bench_threads(c, "facade_counter_labels", "via_metrics_prometheus", |_| {
+        metrics::with_local_recorder(&prometheus, || {
+            metrics::counter!("requests", "method" => "GET", "status" => "200").increment(1)
+        })
+    });
+    bench_threads(c, "facade_histogram", "via_zibrato", |i| {
+        metrics::with_local_recorder(&zibrato, || {
+            metrics::histogram!("latency").record(i as f64 * 1e-9)
+        })
+    });
+    bench_threads(c, "facade_histogram", "via_metrics_prometheus", |i| {
+        metrics::with_local_recorder(&prometheus, || {
+            metrics::histogram!("latency").record(i as f64 * 1e-9)
+        })
+    });
+    report(&z);
+}
+
 /// How much of what was recorded the publisher kept up with (the rest was counted as
 /// dropped at a full buffer, which is also a record call's cost).
 fn report(z: &Zibrato) {
@@ -120,6 +159,6 @@ fn report(z: &Zibrato) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = counters, timers, gauges
+    targets = counters, timers, gauges, facade
 }
 criterion_main!(benches);
