@@ -28,6 +28,10 @@ fuzz_target!(|bytes: &[u8]| {
     let measurements: Vec<Measurement> = frame.measurements().collect();
     assert_eq!(measurements.len(), frame.measurement_count());
     assert_eq!(frame.strings().count(), frame.strings().len());
+    assert!(
+        frame.string_bytes().eq(frame.strings().map(str::as_bytes)),
+        "string_bytes and strings disagree"
+    );
 
     // Re-encode. Duplicate strings or series in the input are merged by `push`, so
     // compare per series.

@@ -65,6 +65,16 @@ pub(crate) fn read_f64(input: &mut &[u8]) -> Result<f64, Error> {
 
 pub(crate) fn read_str<'a>(input: &mut &'a [u8]) -> Result<&'a str, Error> {
     let mut rest = *input;
+    let bytes = read_bytes(&mut rest)?;
+    let value = core::str::from_utf8(bytes).map_err(|_| Error::BadUtf8)?;
+    *input = rest;
+    Ok(value)
+}
+
+/// Reads a length-prefixed string's bytes without checking their UTF-8 (for tables
+/// [`Frame::decode`](crate::Frame::decode) has already checked).
+pub(crate) fn read_bytes<'a>(input: &mut &'a [u8]) -> Result<&'a [u8], Error> {
+    let mut rest = *input;
     let len = read_u64(&mut rest)?;
     // A string longer than a name may be is refused before its bytes are looked at.
     if len > crate::limits::MAX_NAME_LEN as u64 {
@@ -73,9 +83,8 @@ pub(crate) fn read_str<'a>(input: &mut &'a [u8]) -> Result<&'a str, Error> {
     let (bytes, rest) = rest
         .split_at_checked(len as usize)
         .ok_or(Error::Truncated)?;
-    let value = core::str::from_utf8(bytes).map_err(|_| Error::BadUtf8)?;
     *input = rest;
-    Ok(value)
+    Ok(bytes)
 }
 
 /// Advances past `count` varints without decoding them.

@@ -1,6 +1,6 @@
 //! Frames: decoding and validation, with borrowed strings and no allocation.
 
-use crate::codec::{read_f64, read_i64, read_str, read_u64, skip_varints};
+use crate::codec::{read_bytes, read_f64, read_i64, read_str, read_u64, skip_varints};
 use crate::limits::{MAX_FRAME_LEN, MAX_MEASUREMENTS, MAX_SERIES, MAX_STRINGS};
 use crate::{Error, Kind, Level, Measurement, Value, validate_name};
 
@@ -171,6 +171,24 @@ impl<'a> Frame<'a> {
         }
     }
 
+    /// The string table as bytes: the same strings as [`Frame::strings`], whose UTF-8
+    /// [`Frame::decode`] has already checked, without checking it again. For a consumer
+    /// that looks strings up by their bytes and converts only the ones it has not seen.
+    ///
+    /// ```
+    /// # use zibrato_wire::Frame;
+    /// let frame = Frame::decode(b"info\0Z\x01\x01\x00\x02\x01\x04hits\x01\x00\x00\x00\x02\x02\x04")?;
+    /// let bytes: Vec<&[u8]> = frame.string_bytes().collect();
+    /// assert_eq!(bytes, [b"hits"]);
+    /// # Ok::<(), zibrato_wire::Error>(())
+    /// ```
+    pub fn string_bytes(&self) -> StringBytes<'a> {
+        StringBytes {
+            rest: self.strings,
+            remaining: self.string_count,
+        }
+    }
+
     /// The string at `index` in the table, if there is one.
     pub fn string(&self, index: u32) -> Option<&'a str> {
         self.strings().nth(index as usize)
@@ -279,6 +297,31 @@ impl<'a> Iterator for Strings<'a> {
 }
 
 impl ExactSizeIterator for Strings<'_> {}
+
+/// Iterator over a frame's string table as bytes; see [`Frame::string_bytes`].
+#[derive(Debug, Clone)]
+pub struct StringBytes<'a> {
+    rest: &'a [u8],
+    remaining: usize,
+}
+
+impl<'a> Iterator for StringBytes<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        read_bytes(&mut self.rest).ok()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl ExactSizeIterator for StringBytes<'_> {}
 
 /// One series of a frame: a kind, a name, an optional source and its values.
 #[derive(Debug, Clone)]

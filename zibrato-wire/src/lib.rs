@@ -66,6 +66,8 @@ mod measurement;
 
 pub use builder::{FrameBuilder, SeriesId, StringId};
 pub use error::Error;
-pub use frame::{Frame, Header, MAGIC, Measurements, Series, SeriesIter, Strings, VERSION, Values};
+pub use frame::{
+    Frame, Header, MAGIC, Measurements, Series, SeriesIter, StringBytes, Strings, VERSION, Values,
+};
 pub use level::{Level, TOPIC_TERMINATOR, Topic, is_level_byte};
 pub use measurement::{DEFAULT_SOURCE, Kind, Measurement, Value, validate_name};

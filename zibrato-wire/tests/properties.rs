@@ -77,6 +77,10 @@ proptest! {
             // A frame that decodes is fully readable.
             prop_assert_eq!(frame.measurements().count(), frame.measurement_count());
             prop_assert_eq!(frame.strings().count(), frame.strings().len());
+            prop_assert!(
+                frame.string_bytes().eq(frame.strings().map(str::as_bytes)),
+                "string_bytes and strings disagree"
+            );
         }
     }
 

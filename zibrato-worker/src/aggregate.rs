@@ -35,19 +35,33 @@ struct State {
 /// Every distinct string seen, once, with a dense id.
 #[derive(Default)]
 struct Strings {
-    ids: HashMap<Arc<str>, u32, FxBuildHasher>,
+    /// Looked up by bytes, so a frame's strings (UTF-8 checked once when it was
+    /// decoded) are not checked again on every frame; only a new string is converted.
+    ids: HashMap<Box<[u8]>, u32, FxBuildHasher>,
     text: Vec<Arc<str>>,
 }
 
 impl Strings {
     fn id(&mut self, s: &str) -> u32 {
-        if let Some(&id) = self.ids.get(s) {
-            return id;
+        match self.ids.get(s.as_bytes()) {
+            Some(&id) => id,
+            None => self.insert(s),
         }
+    }
+
+    /// The id of a string given as bytes, or `None` if they are not UTF-8 (which a
+    /// decoded frame's strings always are).
+    fn id_of_bytes(&mut self, bytes: &[u8]) -> Option<u32> {
+        match self.ids.get(bytes) {
+            Some(&id) => Some(id),
+            None => Some(self.insert(std::str::from_utf8(bytes).ok()?)),
+        }
+    }
+
+    fn insert(&mut self, s: &str) -> u32 {
         let id = self.text.len() as u32;
-        let text: Arc<str> = Arc::from(s);
-        self.text.push(Arc::clone(&text));
-        self.ids.insert(text, id);
+        self.text.push(Arc::from(s));
+        self.ids.insert(Box::from(s.as_bytes()), id);
         id
     }
 
@@ -107,8 +121,9 @@ impl Aggregator {
         let default_source = self.strings.id(DEFAULT_SOURCE);
         let mut ids = std::mem::take(&mut self.scratch);
         ids.clear();
-        for s in frame.strings() {
-            ids.push(self.strings.id(s));
+        for bytes in frame.string_bytes() {
+            let id = self.strings.id_of_bytes(bytes);
+            ids.push(id.unwrap_or(default_source));
         }
         let mut added = 0;
         for series in frame.series() {
