@@ -29,13 +29,18 @@ struct Local {
     shared: Weak<Shared>,
     producer: Producer<Event>,
     recent: Box<[Option<Recent>; RECENT]>,
-    cache: KeyMap<SeriesId>,
+    /// Every key this thread has used: its series id and its place in `keys`.
+    cache: KeyMap<(SeriesId, u32)>,
+    /// The same keys by place, so a recent slot confirms its key by index instead of
+    /// holding a copy (whose reference counts would cost atomics on every miss).
+    keys: Vec<Key>,
     counters: Arc<ThreadCounters>,
     until_nudge: usize,
 }
 
 /// Slots of the per-thread cache keyed by where the caller's strings are.
 const RECENT: usize = 64;
+const _: () = assert!(RECENT.is_power_of_two());
 
 /// A recently used key, found by the address and length of the caller's strings (for
 /// literals, the same on every call) and then confirmed by content, since memory is
@@ -45,7 +50,8 @@ struct Recent {
     level: (usize, usize),
     name: (usize, usize),
     source: (usize, usize),
-    key: Key,
+    /// Index of the key in [`Local::keys`].
+    key: u32,
     id: SeriesId,
 }
 
@@ -64,17 +70,22 @@ fn recent_slot(key: &KeyRef<'_>) -> usize {
         .wrapping_add(key.name.as_ptr() as usize)
         .wrapping_add(key.source.map_or(0, |s| s.as_ptr() as usize))
         .wrapping_add(key.kind.code() as usize);
-    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) >> 58) % RECENT
+    // The top bits of a multiplicative hash: as many as index RECENT slots.
+    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize)
+        >> (usize::BITS - RECENT.trailing_zeros()))
+        % RECENT
 }
 
 impl Recent {
     #[inline]
-    fn matches(&self, key: &KeyRef<'_>) -> bool {
+    fn matches(&self, key: &KeyRef<'_>, keys: &[Key]) -> bool {
         self.kind == key.kind.code()
             && self.name == location(key.name)
             && self.level == location(key.level)
             && self.source == source_location(key.source)
-            && key.equivalent_to(&self.key)
+            && keys
+                .get(self.key as usize)
+                .is_some_and(|stored| key.equivalent_to(stored))
     }
 }
 
@@ -102,6 +113,7 @@ impl Local {
             producer,
             recent: Box::new([const { None }; RECENT]),
             cache: KeyMap::default(),
+            keys: Vec::new(),
             counters,
             until_nudge: nudge_interval(shared.ring_capacity),
         }
@@ -171,7 +183,7 @@ pub(crate) fn record(shared: &Arc<Shared>, key: KeyRef<'_>, raw: u64) -> Outcome
     let outcome = with_local(shared, |local| {
         let slot = recent_slot(&key);
         let id = match &local.recent[slot] {
-            Some(recent) if recent.matches(&key) => recent.id,
+            Some(recent) if recent.matches(&key, &local.keys) => recent.id,
             _ => lookup(shared, local, key, slot),
         };
         if id == REJECTED {
@@ -186,33 +198,35 @@ pub(crate) fn record(shared: &Arc<Shared>, key: KeyRef<'_>, raw: u64) -> Outcome
 /// The key was not among the recent ones: find it in the thread's map (or register
 /// it) and remember it in its recent slot.
 fn lookup(shared: &Shared, local: &mut Local, key: KeyRef<'_>, slot: usize) -> SeriesId {
-    if !local.cache.contains_key(&key) {
-        cache_miss(shared, local, key);
-    }
-    let Some((stored, &id)) = local.cache.get_key_value(&key) else {
-        return REJECTED;
+    let (id, index) = match local.cache.get(&key) {
+        Some(&found) => found,
+        None => cache_miss(shared, local, key),
     };
     local.recent[slot] = Some(Recent {
         kind: key.kind.code(),
         level: location(key.level),
         name: location(key.name),
         source: source_location(key.source),
-        key: stored.clone(),
+        key: index,
         id,
     });
     id
 }
 
 #[cold]
-fn cache_miss(shared: &Shared, local: &mut Local, key: KeyRef<'_>) -> SeriesId {
+fn cache_miss(shared: &Shared, local: &mut Local, key: KeyRef<'_>) -> (SeriesId, u32) {
     let id = shared.registry.resolve(key).unwrap_or(REJECTED);
     if local.cache.len() >= 1 << 16 {
         // Bounded: a program inventing names forever costs lookups, not memory.
         local.cache.clear();
+        local.keys.clear();
         local.recent.fill_with(|| None);
     }
-    local.cache.insert(Key::of(key), id);
-    id
+    let index = local.keys.len() as u32;
+    let stored = Key::of(key);
+    local.keys.push(stored.clone());
+    local.cache.insert(stored, (id, index));
+    (id, index)
 }
 
 /// Records `raw` for an already registered series (the kept-handle path).
