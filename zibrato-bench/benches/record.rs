@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use cadence::{BufferedUdpMetricSink, Counted, QueuingMetricSink, StatsdClient, Timed};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use zibrato_bench::realistic::{events, series_name};
 use zibrato_bench::time_on_threads;
 use zibrato_client::Zibrato;
 
@@ -104,6 +105,32 @@ fn gauges(c: &mut Criterion) {
     report(&z);
 }
 
+/// One counter call spread over 1 000 series in a shuffled order (a service with many
+/// endpoints and names), beside metrics-rs's macro and cadence with the same names.
+fn many_series(c: &mut Criterion) {
+    install_metrics_recorder();
+    let z = zibrato_client();
+    let names: Vec<&'static str> = (0..1_000)
+        .map(|i| &*Box::leak(series_name(i).into_boxed_str()))
+        .collect();
+    let order: Vec<&'static str> = events(1_000, 1 << 16)
+        .iter()
+        .map(|e| names[e.series])
+        .collect();
+    let name = |i: u64| order[i as usize % order.len()];
+    bench_threads(c, "counter_1000_series", "zibrato", |i| {
+        z.count("info", name(i))
+    });
+    bench_threads(c, "counter_1000_series", "metrics_macro", |i| {
+        metrics::counter!(name(i)).increment(1)
+    });
+    let queuing = cadence_queuing();
+    bench_threads(c, "counter_1000_series", "cadence_queuing", |i| {
+        let _ = black_box(queuing.count(name(i), 1));
+    });
+    report(&z);
+}
+
 /// The `metrics` macros through Zibrato's `MetricsRecorder` beside the same macros
 /// through metrics-rs's Prometheus recorder. Both recorders are made current with
 /// `with_local_recorder` on every call (a thread-local swap, the same for both), so the
@@ -159,6 +186,6 @@ fn report(z: &Zibrato) {
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = counters, timers, gauges, facade
+    targets = counters, timers, gauges, many_series, facade
 }
 criterion_main!(benches);

@@ -9,18 +9,22 @@
 //!
 //! `cargo build --release --workspace --bins && cargo bench -p zibrato-bench --bench worker_ingest`
 
-use std::net::UdpSocket;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use zibrato_bench::realistic::{events, frames, statsd_line};
+use zibrato_bench::peers::statsd_lossless;
+use zibrato_bench::realistic::{events, frames};
 use zibrato_client::Zibrato;
-use zibrato_testkit::{Statsd, bin_path, find_statsd, rss};
+use zibrato_testkit::{bin_path, find_statsd, rss};
 use zibrato_wire::Frame;
 use zibrato_worker::Aggregator;
 
 const SERIES: usize = 10_000;
+
+/// The rates statsd is offered, lines per second.
+const STATSD_RATES: &[u64] = &[
+    50_000, 100_000, 150_000, 200_000, 250_000, 300_000, 350_000, 400_000, 500_000,
+];
 
 fn zibrato_ingest(series: usize) -> f64 {
     let stream = events(series, 2_000_000);
@@ -45,67 +49,6 @@ fn zibrato_ingest(series: usize) -> f64 {
         best / 1e6
     );
     best
-}
-
-/// Sends `rate` lines per second for `seconds`; returns the share statsd received.
-fn statsd_step(statsd: &Statsd, lines: &[String], rate: u64, seconds: u64) -> (u64, u64) {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("udp");
-    let before = statsd.metrics_received();
-    let start = Instant::now();
-    let total = rate * seconds;
-    let mut sent = 0u64;
-    let mut packet = String::new();
-    let mut index = 0;
-    while sent < total {
-        // Pace per millisecond.
-        let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
-        if sent >= due {
-            std::thread::sleep(Duration::from_micros(200));
-            continue;
-        }
-        packet.clear();
-        let mut in_packet = 0;
-        while in_packet < 20 && sent < due.min(total) {
-            packet.push_str(&lines[index % lines.len()]);
-            index += 1;
-            in_packet += 1;
-            sent += 1;
-        }
-        let _ = socket.send_to(packet.as_bytes(), ("127.0.0.1", statsd.port));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
-    (sent, statsd.metrics_received() - before)
-}
-
-fn statsd_lossless(js: &PathBuf) -> Option<(f64, u64)> {
-    let statsd = Statsd::start(js, 18_925, 18_926).ok()?;
-    let stream = events(1_000, 200_000);
-    let lines: Vec<String> = stream
-        .iter()
-        .map(|e| {
-            let mut s = String::new();
-            statsd_line(e, &mut s);
-            s
-        })
-        .collect();
-    let mut lossless = 0;
-    for rate in [
-        50_000u64, 100_000, 150_000, 200_000, 250_000, 300_000, 350_000, 400_000, 500_000,
-    ] {
-        let (sent, received) = statsd_step(&statsd, &lines, rate, 2);
-        let loss = 1.0 - received as f64 / sent as f64;
-        println!(
-            "| statsd at {rate} lines/s | received {received} of {sent} | loss {:.2} % |",
-            loss * 100.0
-        );
-        if loss <= 0.01 {
-            lossless = rate;
-        } else {
-            break;
-        }
-    }
-    let (resident, _) = rss(statsd.pid());
-    Some((lossless as f64, resident))
 }
 
 struct Killed(Child);
@@ -197,8 +140,18 @@ fn main() {
         return; // for profiling the ingest path alone
     }
     match find_statsd() {
-        Some(js) => match statsd_lossless(&js) {
-            Some((rate, resident)) => {
+        Some(js) => match statsd_lossless(&js, &events(1_000, 200_000), STATSD_RATES, 2.0) {
+            Some(result) => {
+                for step in &result.steps {
+                    println!(
+                        "| statsd at {} lines/s | received {} of {} | loss {:.2} % |",
+                        step.rate,
+                        step.received,
+                        step.sent,
+                        step.loss() * 100.0
+                    );
+                }
+                let (rate, resident) = (result.lossless as f64, result.rss);
                 println!(
                     "| statsd lossless rate | {:.0} metrics/s | RSS {:.1} MB at 1 000 names |",
                     rate,
