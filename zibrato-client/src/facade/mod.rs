@@ -58,6 +58,11 @@
 //! its own handles for recently used keys (256 slots, by the key's precomputed hash),
 //! so a call costs a hash-slot check, a key comparison and the native kept-handle
 //! record, and no atomic operation shared between threads; see BENCHMARKS.md.
+//!
+//! Those per-thread handles hold the client, like kept handles do: a client used
+//! through a recorder is closed when the recording threads have ended, so call
+//! [`Zibrato::flush`](crate::Zibrato::flush) before the program exits (as with a global
+//! client, which is never dropped).
 
 mod handles;
 mod recent;
