@@ -166,8 +166,7 @@ impl<'a> Frame<'a> {
     /// The string table, in order: names and sources, each once.
     pub fn strings(&self) -> Strings<'a> {
         Strings {
-            rest: self.strings,
-            remaining: self.string_count,
+            bytes: self.string_bytes(),
         }
     }
 
@@ -276,23 +275,18 @@ fn read_series_head(input: &mut &[u8], string_count: usize) -> Result<SeriesHead
 /// Iterator over a frame's string table.
 #[derive(Debug, Clone)]
 pub struct Strings<'a> {
-    rest: &'a [u8],
-    remaining: usize,
+    bytes: StringBytes<'a>,
 }
 
 impl<'a> Iterator for Strings<'a> {
     type Item = &'a str;
 
     fn next(&mut self) -> Option<&'a str> {
-        if self.remaining == 0 {
-            return None;
-        }
-        self.remaining -= 1;
-        read_str(&mut self.rest).ok()
+        core::str::from_utf8(self.bytes.next()?).ok()
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining, Some(self.remaining))
+        self.bytes.size_hint()
     }
 }
 
