@@ -28,7 +28,7 @@ struct Local {
     client: u64,
     shared: Weak<Shared>,
     producer: Producer<Event>,
-    recent: Box<[Option<Recent>; RECENT]>,
+    recent: Box<[Recent; RECENT]>,
     /// Every key this thread has used: its series id and its place in `keys`.
     cache: KeyMap<(SeriesId, u32)>,
     /// The same keys by place, so a recent slot confirms its key by index instead of
@@ -38,51 +38,50 @@ struct Local {
     until_nudge: usize,
 }
 
-/// Slots of the per-thread cache keyed by where the caller's strings are.
-const RECENT: usize = 64;
+/// Slots of the per-thread cache keyed by where the caller's strings are: 16 KiB per
+/// recording thread and client.
+const RECENT: usize = 1024;
 const _: () = assert!(RECENT.is_power_of_two());
 
-/// A recently used key, found by the address and length of the caller's strings (for
-/// literals, the same on every call) and then confirmed by content, since memory is
-/// reused: hashing two addresses is cheaper than hashing the strings' bytes.
+/// A recently used key, found by a fingerprint of the addresses and lengths of the
+/// caller's strings (for literals and long-lived names, the same on every call) and
+/// then confirmed by content, since memory is reused and fingerprints can collide:
+/// mixing three addresses is cheaper than hashing the strings' bytes. Sixteen bytes, so
+/// many fit in the first-level cache.
+#[derive(Clone, Copy)]
 struct Recent {
-    kind: u8,
-    level: (usize, usize),
-    name: (usize, usize),
-    source: (usize, usize),
-    /// Index of the key in [`Local::keys`].
+    fingerprint: u64,
+    /// Index of the key in [`Local::keys`]; `u32::MAX` for an empty slot.
     key: u32,
     id: SeriesId,
 }
 
-fn location(s: &str) -> (usize, usize) {
-    (s.as_ptr() as usize, s.len())
-}
+const EMPTY: Recent = Recent {
+    fingerprint: 0,
+    key: u32::MAX,
+    id: 0,
+};
 
-fn source_location(s: Option<&str>) -> (usize, usize) {
-    s.map_or((0, usize::MAX), location)
+/// Where the caller's strings are, mixed into 64 bits; the top bits pick the slot.
+#[inline]
+fn fingerprint(key: &KeyRef<'_>) -> u64 {
+    let place = |s: &str| (s.as_ptr() as u64) ^ ((s.len() as u64) << 48);
+    let source = key.source.map_or(u64::MAX, place);
+    place(key.level).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ place(key.name).wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+        ^ source.wrapping_mul(0x1656_67B1_9E37_79F9)
+        ^ u64::from(key.kind.code())
 }
 
 #[inline]
-fn recent_slot(key: &KeyRef<'_>) -> usize {
-    let mixed = (key.level.as_ptr() as usize)
-        .wrapping_mul(31)
-        .wrapping_add(key.name.as_ptr() as usize)
-        .wrapping_add(key.source.map_or(0, |s| s.as_ptr() as usize))
-        .wrapping_add(key.kind.code() as usize);
-    // The top bits of a multiplicative hash: as many as index RECENT slots.
-    (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize)
-        >> (usize::BITS - RECENT.trailing_zeros()))
-        % RECENT
+fn recent_slot(fingerprint: u64) -> usize {
+    (fingerprint >> (u64::BITS - RECENT.trailing_zeros())) as usize % RECENT
 }
 
 impl Recent {
     #[inline]
-    fn matches(&self, key: &KeyRef<'_>, keys: &[Key]) -> bool {
-        self.kind == key.kind.code()
-            && self.name == location(key.name)
-            && self.level == location(key.level)
-            && self.source == source_location(key.source)
+    fn matches(&self, fingerprint: u64, key: &KeyRef<'_>, keys: &[Key]) -> bool {
+        self.fingerprint == fingerprint
             && keys
                 .get(self.key as usize)
                 .is_some_and(|stored| key.equivalent_to(stored))
@@ -111,7 +110,7 @@ impl Local {
             client: shared.id,
             shared: Arc::downgrade(shared),
             producer,
-            recent: Box::new([const { None }; RECENT]),
+            recent: Box::new([EMPTY; RECENT]),
             cache: KeyMap::default(),
             keys: Vec::new(),
             counters,
@@ -181,10 +180,13 @@ fn with_local<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut Local) -> R) -> Optio
 #[inline]
 pub(crate) fn record(shared: &Arc<Shared>, key: KeyRef<'_>, raw: u64) -> Outcome {
     let outcome = with_local(shared, |local| {
-        let slot = recent_slot(&key);
-        let id = match &local.recent[slot] {
-            Some(recent) if recent.matches(&key, &local.keys) => recent.id,
-            _ => lookup(shared, local, key, slot),
+        let fingerprint = fingerprint(&key);
+        let slot = recent_slot(fingerprint);
+        let recent = &local.recent[slot];
+        let id = if recent.matches(fingerprint, &key, &local.keys) {
+            recent.id
+        } else {
+            lookup(shared, local, key, fingerprint)
         };
         if id == REJECTED {
             bump(&local.counters.rejected);
@@ -197,19 +199,16 @@ pub(crate) fn record(shared: &Arc<Shared>, key: KeyRef<'_>, raw: u64) -> Outcome
 
 /// The key was not among the recent ones: find it in the thread's map (or register
 /// it) and remember it in its recent slot.
-fn lookup(shared: &Shared, local: &mut Local, key: KeyRef<'_>, slot: usize) -> SeriesId {
+fn lookup(shared: &Shared, local: &mut Local, key: KeyRef<'_>, fingerprint: u64) -> SeriesId {
     let (id, index) = match local.cache.get(&key) {
         Some(&found) => found,
         None => cache_miss(shared, local, key),
     };
-    local.recent[slot] = Some(Recent {
-        kind: key.kind.code(),
-        level: location(key.level),
-        name: location(key.name),
-        source: source_location(key.source),
+    local.recent[recent_slot(fingerprint)] = Recent {
+        fingerprint,
         key: index,
         id,
-    });
+    };
     id
 }
 
@@ -220,7 +219,7 @@ fn cache_miss(shared: &Shared, local: &mut Local, key: KeyRef<'_>) -> (SeriesId,
         // Bounded: a program inventing names forever costs lookups, not memory.
         local.cache.clear();
         local.keys.clear();
-        local.recent.fill_with(|| None);
+        local.recent.fill(EMPTY);
     }
     let index = local.keys.len() as u32;
     let stored = Key::of(key);
