@@ -340,3 +340,36 @@ fn bad_command_lines_are_named() {
         ],
     );
 }
+
+#[test]
+fn idle_and_half_sent_connections_do_not_hold_up_a_scrape() {
+    let http_port = free_port_pair();
+    let listen = format!("127.0.0.1:{http_port}");
+    let worker = Daemon::start(WORKER, &["--levels", "info", "--listen", &listen]);
+    worker.wait_for_output("serving the series", WAIT);
+    // Connections that never send a request, or stop halfway through one.
+    let mut idle: Vec<std::net::TcpStream> = (0..16)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", http_port)).unwrap())
+        .collect();
+    for stream in idle.iter_mut().take(8) {
+        stream.write_all(b"GET /metr").unwrap();
+    }
+    let answer = http_get(http_port, "/metrics").expect("scrape beside idle connections");
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer.body.contains("zibrato_prometheus_scrapes_total 1\n"),
+        "{}",
+        answer.body
+    );
+
+    // HEAD: the headers only.
+    let head = http_request(http_port, "HEAD", "/metrics").unwrap();
+    assert_eq!((head.status, head.body.as_str()), (200, ""));
+    // A request head past 8 KiB is refused rather than buffered.
+    let mut huge = std::net::TcpStream::connect(("127.0.0.1", http_port)).unwrap();
+    let request = format!("GET /metrics HTTP/1.0\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+    let _ = huge.write_all(request.as_bytes());
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut huge, &mut answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+}
