@@ -8,11 +8,20 @@
 //! that uses every form of the API: attribute macros on a sync function, an `async fn`
 //! and a method, guards, closures, kept handles, gauges, several sources, and a level
 //! (`debug`) that nobody subscribes to, which the client filters before the network.
+//! One part of the shop, like code from another crate, knows only the `metrics` facade
+//! (`metrics::counter!`, `histogram!`); Zibrato's `MetricsRecorder` carries it too.
+//!
+//! A Prometheus worker serves the same levels at http://127.0.0.1:9102/metrics
+//! (`ZIBRATO_DEMO_PROMETHEUS` picks another address, `off` leaves it out; a busy address
+//! is reported and the demo goes on without it).
+//!
 //! Ctrl-C stops everything after a last flush.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -20,6 +29,7 @@ use clap::Parser;
 use zibrato::Zibrato;
 use zibrato_broker::{Broker, Config};
 use zibrato_console::{Console, Format};
+use zibrato_prometheus::{Exposition, Prometheus};
 use zibrato_worker::{Shutdown, WorkerArgs};
 
 /// A tiny deterministic random source for the shop's simulated work.
@@ -53,6 +63,14 @@ async fn price_lookup(sku: u64) -> u64 {
     YieldOnce(false).await; // an await point: the timer spans the whole future
     work(100 + sku % 300);
     sku * 7
+}
+
+/// Code that knows only the `metrics` facade, as a dependency of yours might.
+mod storefront {
+    pub fn serve(path: &'static str, seconds: f64) {
+        metrics::counter!("http.requests", "path" => path).increment(1);
+        metrics::histogram!("http.latency", "path" => path).record(seconds);
+    }
 }
 
 struct Catalog;
@@ -137,9 +155,36 @@ fn main() -> ExitCode {
         "2",
     ])
     .worker;
+    let prometheus_args = args.clone();
     let stop = worker_stop.clone();
     let worker_thread = std::thread::spawn(move || {
         zibrato_worker::run_until(args, Console::new(Format::Table), &stop)
+    });
+    let prometheus_address = match std::env::var("ZIBRATO_DEMO_PROMETHEUS").as_deref() {
+        Ok("off") => None,
+        Ok(text) => match text.parse::<SocketAddr>() {
+            Ok(address) => Some(address),
+            Err(e) => {
+                eprintln!("demo: ZIBRATO_DEMO_PROMETHEUS={text:?} is not an address: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Err(_) => Some(SocketAddr::from(([127, 0, 0, 1], 9102))),
+    };
+    // Said plainly up front rather than as the worker's error log: the demo goes on.
+    let prometheus_address = prometheus_address.filter(|address| {
+        std::net::TcpListener::bind(address)
+            .map_err(|e| {
+                eprintln!("demo: no Prometheus worker, {address} is not free ({e}); set ZIBRATO_DEMO_PROMETHEUS to another address");
+            })
+            .is_ok()
+    });
+    let prometheus_thread = prometheus_address.map(|address| {
+        let stop = worker_stop.clone();
+        let exposition = Arc::new(Mutex::new(Exposition::new("", Duration::from_secs(300))));
+        std::thread::spawn(move || {
+            zibrato_worker::run_until(prometheus_args, Prometheus::new(address, exposition), &stop)
+        })
     });
 
     let z = match Zibrato::builder().port(port).source("demo-shop").build() {
@@ -152,10 +197,17 @@ fn main() -> ExitCode {
     if let Err(e) = zibrato::install(z.clone()) {
         eprintln!("demo: {e}");
     }
+    let facade = zibrato::MetricsRecorder::builder(z.clone()).build();
+    if let Err(e) = facade.and_then(|recorder| recorder.install()) {
+        eprintln!("demo: {e}");
+    }
     println!(
         "Zibrato demo: broker on 127.0.0.1:{port}/{}, console worker on levels info and crit, a table every 2 s. Ctrl-C to stop.",
         port + 1
     );
+    if let Some(address) = prometheus_address {
+        println!("Prometheus worker: http://{address}/metrics");
+    }
 
     let carts = z
         .register_counter("info", "shop.carts")
@@ -172,6 +224,8 @@ fn main() -> ExitCode {
             payments.count("crit", "payment.declined"); // another level and source
         }
         let _price = block_on(price_lookup(dice.roll(1000)));
+        let path = if declined { "/checkout" } else { "/cart" };
+        storefront::serve(path, 0.001 + dice.roll(50) as f64 * 1e-4); // the metrics facade
         catalog.search(dice.roll(100));
         {
             let _render = z.time_me("info", "page.render"); // guard
@@ -196,6 +250,9 @@ fn main() -> ExitCode {
     std::thread::sleep(Duration::from_millis(200)); // the last frames reach the worker
     worker_stop.request();
     let worker = worker_thread.join();
+    if let Some(thread) = prometheus_thread {
+        let _ = thread.join();
+    }
     broker_stop.request();
     let _ = broker_thread.join();
     println!(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use zibrato_testkit::{Daemon, free_port_pair};
+use zibrato_testkit::{Daemon, free_port_pair, http_get};
 
 #[test]
 fn the_demo_prints_aggregated_tables_and_stops_cleanly_on_ctrl_c() {
@@ -17,11 +17,35 @@ fn the_demo_prints_aggregated_tables_and_stops_cleanly_on_ctrl_c() {
         .join("demo");
     assert!(demo.exists(), "{} is built by `cargo test`", demo.display());
     let port = free_port_pair().to_string();
-    let mut run = Daemon::start_with_env(&demo, &[], &[("ZIBRATO_DEMO_PORT", port.as_str())]);
+    let http_port = free_port_pair();
+    let prometheus = format!("127.0.0.1:{http_port}");
+    let mut run = Daemon::start_with_env(
+        &demo,
+        &[],
+        &[
+            ("ZIBRATO_DEMO_PORT", port.as_str()),
+            ("ZIBRATO_DEMO_PROMETHEUS", prometheus.as_str()),
+        ],
+    );
 
     // Within a flush interval or two: a table with the shop's series.
     run.wait_for_output("window ending", Duration::from_secs(20));
     run.wait_for_output("shop.price_lookup", Duration::from_secs(10));
+    // The facade's series in the table, and everything at the Prometheus endpoint too.
+    run.wait_for_output("http.requests;path=/cart", Duration::from_secs(10));
+    let exposition = http_get(http_port, "/metrics").expect("the demo's Prometheus worker");
+    for sample in [
+        r#"http_requests_total{level="info",path="/cart",source="demo-shop"} "#,
+        r#"shop_carts_total{level="info",source="demo-shop"} "#,
+        r#"shop_checkout_seconds_count{level="info",source="demo-shop"} "#,
+        r#"payment_declined_total{level="crit",source="payments"} "#,
+    ] {
+        assert!(
+            exposition.body.lines().any(|l| l.starts_with(sample)),
+            "no {sample} in:\n{}",
+            exposition.body
+        );
+    }
     let status = run.stop("INT");
     assert!(status.success(), "{status:?}\n{}", run.output());
 
