@@ -37,9 +37,7 @@ fn collect(messages: &[Vec<u8>]) -> Seen {
 fn a_subscriber_receives_exactly_what_several_threads_recorded() {
     let port = free_port_pair();
     let _broker = broker(port);
-    let sub = Subscriber::connect(port + 1, &["info", "crit"]);
-    sub.wait_until_routed(port, "info", WAIT);
-    sub.wait_until_routed(port, "crit", WAIT);
+    let sub = Subscriber::routed(port, &["info", "crit"], WAIT);
 
     let z = Zibrato::builder().port(port).build().unwrap();
     const PER_THREAD: i64 = 500;
@@ -93,8 +91,7 @@ fn a_subscriber_receives_exactly_what_several_threads_recorded() {
 fn levels_match_exactly_and_unsubscribed_levels_never_leave_the_process() {
     let port = free_port_pair();
     let _broker = broker(port);
-    let sub = Subscriber::connect(port + 1, &["info"]);
-    sub.wait_until_routed(port, "info", WAIT);
+    let sub = Subscriber::routed(port, &["info"], WAIT);
 
     let z = Zibrato::builder().port(port).build().unwrap();
     // Wait until connected, so the client knows what is subscribed.
@@ -126,8 +123,7 @@ fn levels_match_exactly_and_unsubscribed_levels_never_leave_the_process() {
 fn dropping_the_last_handle_delivers_the_last_batch() {
     let port = free_port_pair();
     let _broker = broker(port);
-    let sub = Subscriber::connect(port + 1, &["info"]);
-    sub.wait_until_routed(port, "info", WAIT);
+    let sub = Subscriber::routed(port, &["info"], WAIT);
 
     // A linger far longer than the test: only the drop can send this frame.
     let z = Zibrato::builder()
@@ -183,9 +179,7 @@ fn an_unresolvable_host_is_an_error_at_build() {
 fn after_a_broker_restart_the_client_reconnects_and_reports_what_it_dropped() {
     let port = free_port_pair();
     let mut first = broker(port);
-    let sub = Subscriber::connect(port + 1, &["info", "zibrato"]);
-    sub.wait_until_routed(port, "info", WAIT);
-    sub.wait_until_routed(port, "zibrato", WAIT);
+    let sub = Subscriber::routed(port, &["info", "zibrato"], WAIT);
     let z = Zibrato::builder()
         .port(port)
         .source("restarted")
@@ -263,8 +257,7 @@ fn values_kept_while_away(policy: zibrato::OverflowPolicy, n: u64) -> Vec<u64> {
         std::thread::sleep(Duration::from_millis(10));
     }
     let _broker = broker(port);
-    let sub = Subscriber::connect(port + 1, &["info"]);
-    sub.wait_until_routed(port, "info", WAIT);
+    let sub = Subscriber::routed(port, &["info"], WAIT);
     z.flush(WAIT).unwrap();
     let mut values: Vec<u64> = collect(&sub.drain(Duration::from_millis(500)))
         .into_values()
@@ -304,8 +297,7 @@ fn drop_newest_keeps_the_first_measurements_and_drop_oldest_the_last() {
 fn the_block_policy_applies_backpressure_instead_of_dropping() {
     let port = free_port_pair();
     let _broker = broker(port);
-    let sub = Subscriber::connect(port + 1, &["info"]);
-    sub.wait_until_routed(port, "info", WAIT);
+    let sub = Subscriber::routed(port, &["info"], WAIT);
     // A buffer of 64 cannot absorb a burst of 100 000: only waiting avoids loss.
     let z = Zibrato::builder()
         .port(port)
@@ -346,8 +338,7 @@ fn frames_stay_within_max_frame_bytes_even_with_long_names() {
     // limit, so any frame over 4096 bytes would lose measurements here.
     let port = free_port_pair();
     let _broker = start_broker(port, &["--max-frame-bytes", "4096"]);
-    let sub = Subscriber::connect(port + 1, &["info"]);
-    sub.wait_until_routed(port, "info", WAIT);
+    let sub = Subscriber::routed(port, &["info"], WAIT);
     let z = Zibrato::builder()
         .port(port)
         .max_frame_bytes(4096)

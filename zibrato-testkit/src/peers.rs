@@ -126,6 +126,16 @@ impl Subscriber {
         Self::connect_raw(port, &prefixes)
     }
 
+    /// A subscriber to `levels` at the worker port of the broker on `broker_port`
+    /// (`broker_port + 1`), once the broker routes each of them to it.
+    pub fn routed(broker_port: u16, levels: &[&str], timeout: Duration) -> Subscriber {
+        let subscriber = Self::connect(broker_port + 1, levels);
+        for level in levels {
+            subscriber.wait_until_routed(broker_port, level, timeout);
+        }
+        subscriber
+    }
+
     /// Connects to `tcp://127.0.0.1:port` with raw ZeroMQ subscription prefixes
     /// (`b""` receives everything).
     pub fn connect_raw(port: u16, prefixes: &[&[u8]]) -> Subscriber {

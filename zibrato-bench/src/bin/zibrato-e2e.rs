@@ -183,8 +183,7 @@ fn run_rate(cli: &Cli, stream: &[Event], names: &[String], rate: f64) -> Run {
         std::thread::Builder::new()
             .name("e2e-probe-rx".into())
             .spawn(move || {
-                let sub = Subscriber::connect(port + 1, &["probe"]);
-                sub.wait_until_routed(port, "probe", Duration::from_secs(10));
+                let sub = Subscriber::routed(port, &["probe"], Duration::from_secs(10));
                 ready.wait();
                 let mut seen = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
