@@ -32,13 +32,27 @@ struct State {
     last_seen: Instant,
 }
 
-/// Every distinct string seen, once, with a dense id.
-#[derive(Default)]
+/// Every distinct string seen, once, with a dense id; [`DEFAULT_SOURCE`] is always
+/// [`DEFAULT_SOURCE_ID`], so a frame needs no lookup for it.
 struct Strings {
     /// Looked up by bytes, so a frame's strings (UTF-8 checked once when it was
     /// decoded) are not checked again on every frame; only a new string is converted.
     ids: HashMap<Box<[u8]>, u32, FxBuildHasher>,
     text: Vec<Arc<str>>,
+}
+
+/// The id of [`DEFAULT_SOURCE`] in every [`Strings`].
+const DEFAULT_SOURCE_ID: u32 = 0;
+
+impl Default for Strings {
+    fn default() -> Self {
+        let mut strings = Strings {
+            ids: HashMap::default(),
+            text: Vec::new(),
+        };
+        strings.insert(DEFAULT_SOURCE);
+        strings
+    }
 }
 
 impl Strings {
@@ -118,7 +132,7 @@ impl Aggregator {
     /// Adds every measurement of a validated frame, at time `now`. Returns how many.
     pub fn ingest(&mut self, frame: &Frame<'_>, now: Instant) -> usize {
         let level = self.strings.id(frame.level().as_str());
-        let default_source = self.strings.id(DEFAULT_SOURCE);
+        let default_source = DEFAULT_SOURCE_ID;
         let mut ids = std::mem::take(&mut self.scratch);
         ids.clear();
         for bytes in frame.string_bytes() {
@@ -390,16 +404,21 @@ mod tests {
         assert!(agg.flush(start + Duration::from_secs(2)).is_empty());
         assert_eq!(agg.series_count(), 0);
         let later = start + Duration::from_secs(3);
-        let bytes =
-            frame_bytes(&[Measurement::new("new", Some("src"), Value::Counter(4)).unwrap()]);
+        let bytes = frame_bytes(&[
+            Measurement::new("new", Some("src"), Value::Counter(4)).unwrap(),
+            Measurement::new("bare", None, Value::Counter(1)).unwrap(),
+        ]);
         agg.ingest(&Frame::decode(&bytes).unwrap(), later);
-        let out = agg.flush(later);
-        assert_eq!(out.len(), 1);
+        let mut out = agg.flush(later);
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        assert_eq!(out.len(), 2);
         assert_eq!(
-            (&*out[0].name, &*out[0].source, &*out[0].level),
+            (&*out[1].name, &*out[1].source, &*out[1].level),
             ("new", "src", "info")
         );
-        assert_eq!(out[0].summary, Summary::Counter { sum: 4 });
+        assert_eq!(out[1].summary, Summary::Counter { sum: 4 });
+        // The table was rebuilt; a series without a source still reads as the default.
+        assert_eq!((&*out[0].name, &*out[0].source), ("bare", DEFAULT_SOURCE));
         assert!(
             agg.strings.text.len() < 100,
             "strings of expired series were dropped"
