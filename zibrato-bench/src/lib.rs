@@ -37,3 +37,21 @@ where
     });
     total / threads as u32
 }
+
+/// Offers work at `rate` items per second for `seconds`: calls `send(due)` with how
+/// many items are due now, `send` returns how many it did (it may do fewer, in
+/// batches), and sleeps 50 µs whenever it is ahead. Returns how many were done.
+pub fn paced(rate: f64, seconds: f64, mut send: impl FnMut(u64) -> u64) -> u64 {
+    let start = Instant::now();
+    let total = (rate * seconds) as u64;
+    let mut done = 0u64;
+    while done < total {
+        let due = ((start.elapsed().as_secs_f64() * rate) as u64).min(total);
+        if done >= due {
+            std::thread::sleep(Duration::from_micros(50));
+            continue;
+        }
+        done += send(due - done);
+    }
+    done
+}

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use zibrato_testkit::{Statsd, free_port_pair, rss};
 
+use crate::paced;
 use crate::realistic::{Event, statsd_line};
 
 /// Loss above which a rate no longer counts as lossless (statsd's 1 %, as measured in
@@ -45,23 +46,6 @@ pub struct StatsdResult {
     pub rss: u64,
 }
 
-/// Calls `tick(sent_so_far, due_now)` to send what is due, at `rate` per second for
-/// `seconds`; returns how many were sent.
-fn paced(rate: u64, seconds: f64, mut send: impl FnMut(u64) -> u64) -> u64 {
-    let start = Instant::now();
-    let total = (rate as f64 * seconds) as u64;
-    let mut sent = 0u64;
-    while sent < total {
-        let due = ((start.elapsed().as_secs_f64() * rate as f64) as u64).min(total);
-        if sent >= due {
-            std::thread::sleep(Duration::from_micros(100));
-            continue;
-        }
-        sent += send(due - sent);
-    }
-    sent
-}
-
 /// Sends `rate` statsd lines per second for `seconds` (20 lines per datagram, as a
 /// batching statsd client would); returns what statsd counted.
 pub fn statsd_step(statsd: &Statsd, lines: &[String], rate: u64, seconds: f64) -> Step {
@@ -69,7 +53,7 @@ pub fn statsd_step(statsd: &Statsd, lines: &[String], rate: u64, seconds: f64) -
     let before = statsd.metrics_received();
     let mut packet = String::new();
     let mut index = 0;
-    let sent = paced(rate, seconds, |due| {
+    let sent = paced(rate as f64, seconds, |due| {
         packet.clear();
         let n = due.min(20);
         for _ in 0..n {
@@ -214,7 +198,7 @@ fn relay_run(rate: u64, seconds: f64, count: u64, size: usize) -> (Step, Duratio
         }
         count
     } else {
-        paced(rate, seconds, |due| {
+        paced(rate as f64, seconds, |due| {
             for _ in 0..due {
                 // ZeroMQ's PUB drops silently at its high-water mark: that is the loss.
                 let _ = publisher.send(&payload[..], zmq::DONTWAIT);

@@ -18,6 +18,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use zibrato_bench::paced;
 use zibrato_bench::peers::{statsd_lossless, zmq_relay};
 use zibrato_bench::procstat::{own_threads_cpu, process_cpu, this_thread_cpu};
 use zibrato_bench::realistic::{Event, events, series_name};
@@ -226,7 +227,6 @@ fn run_rate(cli: &Cli, stream: &[Event], names: &[String], rate: f64) -> Run {
             .expect("probe")
     };
     let per_thread = rate / cli.threads as f64;
-    let start = Instant::now();
     let counts: Vec<(u64, u64, f64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..cli.threads)
             .map(|t| {
@@ -234,18 +234,11 @@ fn run_rate(cli: &Cli, stream: &[Event], names: &[String], rate: f64) -> Run {
                 std::thread::Builder::new()
                     .name(format!("e2e-rec-{t}"))
                     .spawn_scoped(scope, move || {
-                        let total = (per_thread * cli.seconds) as u64;
                         let cpu_start = this_thread_cpu();
-                        let (mut calls, mut subscribed_calls) = (0u64, 0u64);
+                        let mut subscribed_calls = 0u64;
                         let mut i = t * 7919;
-                        while calls < total {
-                            let due =
-                                ((start.elapsed().as_secs_f64() * per_thread) as u64).min(total);
-                            if calls >= due {
-                                std::thread::sleep(Duration::from_micros(50));
-                                continue;
-                            }
-                            let batch = (due - calls).min(512);
+                        let calls = paced(per_thread, cli.seconds, |due| {
+                            let batch = due.min(512);
                             for _ in 0..batch {
                                 let e = &stream[i % stream.len()];
                                 i += 1;
@@ -258,8 +251,8 @@ fn run_rate(cli: &Cli, stream: &[Event], names: &[String], rate: f64) -> Run {
                                 }
                                 subscribed_calls += u64::from(subscribed(level));
                             }
-                            calls += batch;
-                        }
+                            batch
+                        });
                         (calls, subscribed_calls, this_thread_cpu() - cpu_start)
                     })
                     .expect("recording thread")
