@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
-use zibrato_daemon::{RateLimiter, Shutdown, Telemetry};
+use zibrato_daemon::{RateLimiter, Shutdown, SocketMonitor, Telemetry};
+use zmq::SocketEvent;
 
 use crate::config::Config;
 use crate::{BrokerError, DropReason, Stats, accept};
@@ -21,8 +22,8 @@ pub struct Broker {
     frontend: zmq::Socket,
     backend: zmq::Socket,
     upstream: Option<zmq::Socket>,
-    frontend_monitor: zmq::Socket,
-    backend_monitor: zmq::Socket,
+    frontend_monitor: SocketMonitor,
+    backend_monitor: SocketMonitor,
     stats: Stats,
     telemetry: Telemetry,
     stats_interval: Duration,
@@ -80,8 +81,8 @@ impl Broker {
             None => None,
         };
 
-        let frontend_monitor = monitor(&context, &frontend, "frontend")?;
-        let backend_monitor = monitor(&context, &backend, "backend")?;
+        let frontend_monitor = monitor(&context, &frontend, "broker-frontend")?;
+        let backend_monitor = monitor(&context, &backend, "broker-backend")?;
         let source = config
             .source
             .clone()
@@ -150,8 +151,8 @@ impl Broker {
         let mut items = vec![
             self.frontend.as_poll_item(zmq::POLLIN),
             self.backend.as_poll_item(zmq::POLLIN),
-            self.frontend_monitor.as_poll_item(zmq::POLLIN),
-            self.backend_monitor.as_poll_item(zmq::POLLIN),
+            self.frontend_monitor.socket().as_poll_item(zmq::POLLIN),
+            self.backend_monitor.socket().as_poll_item(zmq::POLLIN),
         ];
         if let Some(upstream) = &self.upstream {
             items.push(upstream.as_poll_item(zmq::POLLIN));
@@ -243,38 +244,28 @@ impl Broker {
     }
 
     fn read_monitor(&mut self, side: Side) -> Result<(), BrokerError> {
-        let socket = match side {
+        let monitor = match side {
             Side::Publishers => &self.frontend_monitor,
             Side::Workers => &self.backend_monitor,
         };
-        loop {
-            let parts = match socket.recv_multipart(zmq::DONTWAIT) {
-                Ok(parts) => parts,
-                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return Ok(()),
-                Err(source) => {
-                    return Err(BrokerError::Zmq {
-                        action: "read a socket event",
-                        source,
-                    });
+        while let Some(event) = monitor
+            .next_event()
+            .map_err(BrokerError::zmq("read a socket event"))?
+        {
+            match (side, event) {
+                (Side::Publishers, SocketEvent::ACCEPTED) => self.stats.publisher_connections += 1,
+                (Side::Publishers, SocketEvent::DISCONNECTED) => {
+                    self.stats.publisher_disconnections += 1
                 }
-            };
-            let Some(event) = parts.first().and_then(|p| p.get(..2)) else {
-                continue;
-            };
-            let event = u16::from_le_bytes([event[0], event[1]]);
-            let accepted = event == zmq::SocketEvent::ACCEPTED as u16;
-            let closed = event == zmq::SocketEvent::DISCONNECTED as u16;
-            match (side, accepted, closed) {
-                (Side::Publishers, true, _) => self.stats.publisher_connections += 1,
-                (Side::Publishers, _, true) => self.stats.publisher_disconnections += 1,
-                (Side::Workers, true, _) => self.stats.workers_connected += 1,
-                (Side::Workers, _, true) => {
+                (Side::Workers, SocketEvent::ACCEPTED) => self.stats.workers_connected += 1,
+                (Side::Workers, SocketEvent::DISCONNECTED) => {
                     self.stats.workers_connected = self.stats.workers_connected.saturating_sub(1)
                 }
                 _ => {}
             }
-            debug!(?side, event, "connection event");
+            debug!(?side, ?event, "connection event");
         }
+        Ok(())
     }
 
     fn publish_stats(&mut self) {
@@ -387,16 +378,8 @@ fn monitor(
     context: &zmq::Context,
     socket: &zmq::Socket,
     name: &str,
-) -> Result<zmq::Socket, BrokerError> {
-    let endpoint = format!("inproc://zibrato-broker-{name}-{:p}", socket);
-    let events = zmq::SocketEvent::ACCEPTED as i32 | zmq::SocketEvent::DISCONNECTED as i32;
-    socket
-        .monitor(&endpoint, events)
-        .map_err(BrokerError::zmq("monitor a socket"))?;
-    let pair = context
-        .socket(zmq::PAIR)
-        .map_err(BrokerError::zmq("create a monitor socket"))?;
-    pair.connect(&endpoint)
-        .map_err(BrokerError::zmq("connect a monitor socket"))?;
-    Ok(pair)
+) -> Result<SocketMonitor, BrokerError> {
+    let events = [SocketEvent::ACCEPTED, SocketEvent::DISCONNECTED];
+    SocketMonitor::attach(context, socket, name, &events)
+        .map_err(|(action, source)| BrokerError::Zmq { action, source })
 }

@@ -3,6 +3,8 @@
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info};
+use zibrato_daemon::SocketMonitor;
+use zmq::SocketEvent;
 
 use crate::{Error, Spy};
 
@@ -84,7 +86,7 @@ enum State {
 pub(crate) struct ZmqLink {
     _context: zmq::Context,
     socket: zmq::Socket,
-    monitor: zmq::Socket,
+    monitor: SocketMonitor,
     state: State,
     prefixes: Vec<Vec<u8>>,
     grace: Duration,
@@ -131,18 +133,13 @@ impl ZmqLink {
             .set_ipv6(options.ipv6)
             .map_err(zmq_err("enable IPv6"))?;
 
-        let monitor_endpoint = format!("inproc://zibrato-client-{:p}", &socket);
-        let events =
-            zmq::SocketEvent::HANDSHAKE_SUCCEEDED as i32 | zmq::SocketEvent::DISCONNECTED as i32;
-        socket
-            .monitor(&monitor_endpoint, events)
-            .map_err(zmq_err("monitor the connection"))?;
-        let monitor = context
-            .socket(zmq::PAIR)
-            .map_err(zmq_err("create the monitor socket"))?;
-        monitor
-            .connect(&monitor_endpoint)
-            .map_err(zmq_err("connect the monitor socket"))?;
+        let monitor = SocketMonitor::attach(
+            &context,
+            &socket,
+            "client",
+            &[SocketEvent::HANDSHAKE_SUCCEEDED, SocketEvent::DISCONNECTED],
+        )
+        .map_err(|(action, source)| Error::Zmq { action, source })?;
 
         socket.connect(endpoint).map_err(|source| Error::Endpoint {
             endpoint: endpoint.to_string(),
@@ -161,15 +158,11 @@ impl ZmqLink {
 
     fn service(&mut self, now: Instant) -> bool {
         let mut changed = false;
-        while let Ok(parts) = self.monitor.recv_multipart(zmq::DONTWAIT) {
-            let Some(event) = parts.first().and_then(|p| p.get(..2)) else {
-                continue;
-            };
-            let event = u16::from_le_bytes([event[0], event[1]]);
-            if event == zmq::SocketEvent::HANDSHAKE_SUCCEEDED as u16 {
+        while let Ok(Some(event)) = self.monitor.next_event() {
+            if event == SocketEvent::HANDSHAKE_SUCCEEDED {
                 debug!(endpoint = %self.endpoint, "connected to the broker");
                 self.state = State::Joining(now);
-            } else if event == zmq::SocketEvent::DISCONNECTED as u16 {
+            } else if event == SocketEvent::DISCONNECTED {
                 info!(endpoint = %self.endpoint, "lost the broker; buffering until it is back");
                 // The subscriptions are not cleared here: XPUB itself reports the
                 // unsubscriptions of the lost connection, and does so correctly even when

@@ -24,6 +24,8 @@
 mod identity;
 #[cfg(feature = "daemon")]
 mod logging;
+#[cfg(feature = "zmq")]
+mod monitor;
 mod ratelimit;
 #[cfg(feature = "daemon")]
 mod shutdown;
@@ -33,6 +35,8 @@ mod values;
 pub use identity::{now_us, random_publisher_id};
 #[cfg(feature = "daemon")]
 pub use logging::init_logging;
+#[cfg(feature = "zmq")]
+pub use monitor::SocketMonitor;
 pub use ratelimit::RateLimiter;
 #[cfg(feature = "daemon")]
 pub use shutdown::Shutdown;
