@@ -204,12 +204,13 @@ impl RecorderShared {
     #[cold]
     fn bind(&self, kind: Kind, key: &Key) -> Binding {
         let mut bindings = self.bindings.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(binding) = bindings.get(&(kind, key.clone())) {
+        let entry = (kind, key.clone());
+        if let Some(binding) = bindings.get(&entry) {
             return binding.clone();
         }
         let binding = self.make_binding(kind, key);
         if bindings.len() < MAX_REMEMBERED_KEYS {
-            bindings.insert((kind, key.clone()), binding.clone());
+            bindings.insert(entry, binding.clone());
         }
         binding
     }
