@@ -18,7 +18,7 @@
 //!
 //! # Features
 //!
-//! * `daemon` (default): [`init_logging`] and [`Shutdown`]. Without it the crate has
+//! * `daemon` (default): [`init_logging`], [`Shutdown`] and [`exit_on_panic`]. Without it the crate has
 //!   no dependency but the wire format, for libraries that only publish self-metrics.
 
 mod identity;
@@ -26,6 +26,8 @@ mod identity;
 mod logging;
 #[cfg(feature = "zmq")]
 mod monitor;
+#[cfg(feature = "daemon")]
+mod panic;
 mod ratelimit;
 #[cfg(feature = "daemon")]
 mod shutdown;
@@ -37,8 +39,10 @@ pub use identity::{now_us, random_publisher_id};
 pub use logging::init_logging;
 #[cfg(feature = "zmq")]
 pub use monitor::SocketMonitor;
+#[cfg(feature = "daemon")]
+pub use panic::{PANIC_EXIT_CODE, exit_on_panic};
 pub use ratelimit::RateLimiter;
 #[cfg(feature = "daemon")]
-pub use shutdown::Shutdown;
+pub use shutdown::{FORCED_EXIT_CODE, Shutdown};
 pub use telemetry::{SELF_METRICS_LEVEL, Telemetry};
 pub use values::{host_name, parse_seconds};

@@ -2,14 +2,21 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use signal_hook::consts::{SIGINT, SIGQUIT, SIGTERM};
+
+/// The exit status after a second stop signal.
+pub const FORCED_EXIT_CODE: i32 = 130;
 
 /// A flag raised by SIGTERM, SIGINT or SIGQUIT (supervisord's `stopsignal=QUIT`).
 ///
 /// The handlers only store the signal number, so a daemon's loop notices it on its
 /// next turn; loops poll with a short timeout for that reason. Cloning shares the flag.
+///
+/// A second stop signal while the first is being handled (an operator pressing
+/// Ctrl-C again while a worker waits on a slow service) ends the process at once with
+/// [`FORCED_EXIT_CODE`].
 #[derive(Debug, Clone)]
 pub struct Shutdown {
     signal: Arc<AtomicUsize>,
@@ -23,7 +30,15 @@ impl Shutdown {
     /// The operating system's error if a handler cannot be installed.
     pub fn install() -> io::Result<Self> {
         let signal = Arc::new(AtomicUsize::new(0));
+        let signalled = Arc::new(AtomicBool::new(false));
         for sig in [SIGTERM, SIGINT, SIGQUIT] {
+            // Registered first, so it sees the flag as the previous signal left it.
+            signal_hook::flag::register_conditional_shutdown(
+                sig,
+                FORCED_EXIT_CODE,
+                Arc::clone(&signalled),
+            )?;
+            signal_hook::flag::register(sig, Arc::clone(&signalled))?;
             signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
         }
         Ok(Shutdown { signal })

@@ -146,8 +146,7 @@ fn classify(response: Response) -> Result<Posted, DeliveryError> {
         .headers()
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(|v| zibrato_worker::retry_after(v, SystemTime::now()));
     // Librato's answers are small; read at most 64 KiB of one (a huge or endless body
     // must not cost memory), keep 500 characters for the log, trust none of it.
     let mut body = Vec::new();

@@ -63,11 +63,17 @@ impl Strings {
         }
     }
 
-    /// The id of a string given as bytes, or `None` if they are not UTF-8 (which a
-    /// decoded frame's strings always are).
-    fn id_of_bytes(&mut self, bytes: &[u8]) -> Option<u32> {
-        match self.ids.get(bytes) {
-            Some(&id) => Some(id),
+    /// The id of a string already interned, by its bytes: a frame's strings (UTF-8
+    /// checked once when it was decoded) are not checked again on every frame.
+    fn find(&self, bytes: &[u8]) -> Option<u32> {
+        self.ids.get(bytes).copied()
+    }
+
+    /// Interns a string given as bytes; `None` if they are not UTF-8 (which a decoded
+    /// frame's strings always are).
+    fn intern_bytes(&mut self, bytes: &[u8]) -> Option<u32> {
+        match self.find(bytes) {
+            Some(id) => Some(id),
             None => Some(self.insert(std::str::from_utf8(bytes).ok()?)),
         }
     }
@@ -84,6 +90,22 @@ impl Strings {
     }
 }
 
+/// The name of the series that take the measurements of new series once the worker
+/// holds [`--max-series`](crate::WorkerArgs::max_series) live ones: one per level and
+/// kind, with the default source.
+pub const OVERFLOW_NAME: &str = "zibrato.overflow";
+
+/// The first series refused since the last flush, kept to name it in a warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Its level.
+    pub level: Arc<str>,
+    /// Counter, gauge or timer.
+    pub kind: Kind,
+    /// Its name.
+    pub name: String,
+}
+
 /// Sums counters, summarises gauges and timers, and hands out one [`Window`] per
 /// flush. Memory grows with the number of series, never with the number of
 /// measurements: a timer keeps a bounded sketch, not its values.
@@ -94,16 +116,25 @@ pub struct Aggregator {
     states: Vec<Option<State>>,
     free: Vec<u32>,
     strings: Strings,
-    /// The current frame's string table as ids; reused between frames.
-    scratch: Vec<u32>,
+    /// The current frame's string table as ids (`None`: not interned, so no live
+    /// series uses it); reused between frames.
+    scratch: Vec<Option<u32>>,
     percentiles: Vec<f64>,
     expire_after: Duration,
     timer_values: usize,
+    max_series: usize,
+    /// Live series that are overflow series (they do not count against the cap).
+    overflow_series: usize,
+    /// Measurements folded into overflow series, in total.
+    overflowed: u64,
+    /// The first series refused since the last [`Aggregator::take_refused`].
+    refused: Option<Refused>,
 }
 
 impl Aggregator {
     /// An aggregator reporting `percentiles` (each in 0..=1) for timers and forgetting
-    /// series idle for longer than `expire_after`.
+    /// series idle for longer than `expire_after`, with no limit on series (see
+    /// [`with_max_series`](Self::with_max_series)).
     pub fn new(percentiles: Vec<f64>, expire_after: Duration) -> Aggregator {
         Aggregator {
             index: HashMap::default(),
@@ -114,6 +145,10 @@ impl Aggregator {
             percentiles,
             expire_after,
             timer_values: 0,
+            max_series: usize::MAX,
+            overflow_series: 0,
+            overflowed: 0,
+            refused: None,
         }
     }
 
@@ -124,37 +159,59 @@ impl Aggregator {
         self
     }
 
-    /// How many series are tracked.
+    /// Holds at most `max` live series (besides the overflow series). A measurement of
+    /// a new series beyond it is added to the series [`OVERFLOW_NAME`] of its level and
+    /// kind instead, and counted in [`overflowed`](Self::overflowed); its strings are
+    /// not kept.
+    pub fn with_max_series(mut self, max: usize) -> Aggregator {
+        self.max_series = max;
+        self
+    }
+
+    /// How many series are tracked, overflow series included.
     pub fn series_count(&self) -> usize {
         self.index.len()
+    }
+
+    /// How many measurements were folded into overflow series so far.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed
+    }
+
+    /// The first series refused by the limit since the last call, to name in a warning.
+    pub fn take_refused(&mut self) -> Option<Refused> {
+        self.refused.take()
     }
 
     /// Adds every measurement of a validated frame, at time `now`. Returns how many.
     pub fn ingest(&mut self, frame: &Frame<'_>, now: Instant) -> usize {
         let level = self.strings.id(frame.level().as_str());
-        let default_source = DEFAULT_SOURCE_ID;
         let mut ids = std::mem::take(&mut self.scratch);
         ids.clear();
-        for bytes in frame.string_bytes() {
-            let id = self.strings.id_of_bytes(bytes);
-            ids.push(id.unwrap_or(default_source));
-        }
+        ids.extend(frame.string_bytes().map(|bytes| self.strings.find(bytes)));
+        // The frame's strings by index, gathered only when a series is not known.
+        let mut table: Option<Vec<&[u8]>> = None;
         let mut added = 0;
         for series in frame.series() {
-            let Some(&name) = ids.get(series.name as usize) else {
-                continue;
-            };
-            let source = match series.source {
-                Some(index) => ids.get(index as usize).copied().unwrap_or(default_source),
-                None => default_source,
-            };
-            let key = Key {
+            let known = |index: u32| ids.get(index as usize).copied().flatten();
+            let key = match (known(series.name), series.source.map(known)) {
+                (Some(name), None) => Some(DEFAULT_SOURCE_ID).map(|source| (name, source)),
+                (Some(name), Some(Some(source))) => Some((name, source)),
+                _ => None,
+            }
+            .map(|(name, source)| Key {
                 level,
                 kind: series.kind.code(),
                 name,
                 source,
+            });
+            let slot = match key.and_then(|key| self.index.get(&key)) {
+                Some(&slot) => slot as usize,
+                None => {
+                    let table = table.get_or_insert_with(|| frame.string_bytes().collect());
+                    self.new_slot(table, &mut ids, &series, level, now)
+                }
             };
-            let slot = self.slot(key, series.kind, now);
             if let Some(state) = &mut self.states[slot] {
                 state.last_seen = now;
                 added += series.values.len();
@@ -165,10 +222,77 @@ impl Aggregator {
         added
     }
 
-    fn slot(&mut self, key: Key, kind: Kind, now: Instant) -> usize {
-        if let Some(&slot) = self.index.get(&key) {
-            return slot as usize;
+    /// The slot of a series not in the index: a new one while under the limit, else
+    /// the overflow series of its level and kind.
+    #[cold]
+    fn new_slot(
+        &mut self,
+        table: &[&[u8]],
+        ids: &mut [Option<u32>],
+        series: &zibrato_wire::Series<'_>,
+        level: u32,
+        now: Instant,
+    ) -> usize {
+        let live = self.index.len() - self.overflow_series;
+        if live < self.max_series {
+            let mut intern = |index: u32| -> Option<u32> {
+                let id = match ids.get(index as usize).copied().flatten() {
+                    Some(id) => id,
+                    None => self.strings.intern_bytes(table.get(index as usize)?)?,
+                };
+                if let Some(place) = ids.get_mut(index as usize) {
+                    *place = Some(id);
+                }
+                Some(id)
+            };
+            let name = intern(series.name);
+            let source = match series.source {
+                Some(index) => intern(index),
+                None => Some(DEFAULT_SOURCE_ID),
+            };
+            if let (Some(name), Some(source)) = (name, source) {
+                let key = Key {
+                    level,
+                    kind: series.kind.code(),
+                    name,
+                    source,
+                };
+                // Interning may have found the series after all.
+                if let Some(&slot) = self.index.get(&key) {
+                    return slot as usize;
+                }
+                return self.insert(key, series.kind, now);
+            }
         }
+        self.overflowed += series.values.len() as u64;
+        if self.refused.is_none() {
+            let name = table
+                .get(series.name as usize)
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            self.refused = Some(Refused {
+                level: self.strings.text(level),
+                kind: series.kind,
+                name,
+            });
+        }
+        let name = self.strings.id(OVERFLOW_NAME);
+        let key = Key {
+            level,
+            kind: series.kind.code(),
+            name,
+            source: DEFAULT_SOURCE_ID,
+        };
+        match self.index.get(&key) {
+            Some(&slot) => slot as usize,
+            None => {
+                self.overflow_series += 1;
+                self.insert(key, series.kind, now)
+            }
+        }
+    }
+
+    fn insert(&mut self, key: Key, kind: Kind, now: Instant) -> usize {
         let aggregate = match kind {
             Kind::Counter => Aggregate::Counter { sum: 0, events: 0 },
             Kind::Gauge => Aggregate::Gauge(None),
@@ -193,13 +317,19 @@ impl Aggregator {
         slot as usize
     }
 
+    fn is_overflow(&self, key: &Key) -> bool {
+        key.source == DEFAULT_SOURCE_ID && &*self.strings.text[key.name as usize] == OVERFLOW_NAME
+    }
+
     /// Closes the window: returns every series with data (and every counter not yet
     /// expired, at 0 if it saw nothing), resets them, and forgets series idle for
     /// longer than the expiry.
     pub fn flush(&mut self, now: Instant) -> Vec<SeriesSummary> {
         let mut out = Vec::new();
-        for (slot, entry) in self.states.iter_mut().enumerate() {
-            let Some(state) = entry else { continue };
+        for slot in 0..self.states.len() {
+            let Some(state) = &mut self.states[slot] else {
+                continue;
+            };
             let expired = now.duration_since(state.last_seen) > self.expire_after;
             if let Some(summary) = take(&mut state.aggregate, &self.percentiles, expired) {
                 let kind = Kind::from_code(u64::from(state.key.kind)).unwrap_or(Kind::Counter);
@@ -212,8 +342,12 @@ impl Aggregator {
                 });
             }
             if expired {
-                self.index.remove(&state.key);
-                *entry = None;
+                let key = state.key;
+                if self.is_overflow(&key) {
+                    self.overflow_series -= 1;
+                }
+                self.index.remove(&key);
+                self.states[slot] = None;
                 self.free.push(slot as u32);
             }
         }
@@ -221,6 +355,17 @@ impl Aggregator {
         // of them belong to expired series, start afresh from the live ones.
         if self.strings.text.len() > 4 * self.index.len() + 1024 {
             self.reintern();
+        }
+        // Slots freed by a burst of series that expired are given back too.
+        while matches!(self.states.last(), Some(None)) {
+            self.states.pop();
+        }
+        if self.states.len() < self.states.capacity() / 4 {
+            self.free
+                .retain(|&slot| (slot as usize) < self.states.len());
+            self.states.shrink_to_fit();
+            self.free.shrink_to_fit();
+            self.index.shrink_to_fit();
         }
         out
     }
@@ -423,6 +568,73 @@ mod tests {
             agg.strings.text.len() < 100,
             "strings of expired series were dropped"
         );
+    }
+
+    #[test]
+    fn past_the_limit_new_series_fold_into_overflow_and_keep_no_strings() {
+        let mut agg = Aggregator::new(vec![0.5], Duration::from_secs(1)).with_max_series(10);
+        let start = Instant::now();
+        let names: Vec<String> = (0..1000).map(|i| format!("req.{i}")).collect();
+        for round in 0..3 {
+            for chunk in names.chunks(100) {
+                let mut ms = vec![Measurement::new("steady", None, Value::Counter(1)).unwrap()];
+                ms.extend(
+                    chunk
+                        .iter()
+                        .map(|n| Measurement::new(n, Some("web"), Value::Counter(2)).unwrap()),
+                );
+                ms.push(Measurement::new(&chunk[0], None, Value::Timer(1000)).unwrap());
+                let mut b = FrameBuilder::<&str, 256, 256, 256>::new();
+                for m in &ms {
+                    b.push(*m).unwrap();
+                }
+                let level = Level::new("info").unwrap();
+                let mut buf = vec![0; b.encoded_len(level, &Header::default())];
+                b.encode(level, &Header::default(), &mut buf).unwrap();
+                assert_eq!(agg.ingest(&Frame::decode(&buf).unwrap(), start), 102);
+            }
+            assert!(
+                agg.series_count() <= 10 + 2,
+                "round {round}: {}",
+                agg.series_count()
+            );
+            assert!(
+                agg.strings.text.len() < 40,
+                "refused names are not interned"
+            );
+            let refused = agg.take_refused().expect("a refused series is named");
+            assert!(refused.name.starts_with("req."), "{refused:?}");
+            let out = agg.flush(start);
+            let sum: i64 = out
+                .iter()
+                .filter_map(|s| match s.summary {
+                    Summary::Counter { sum } => Some(sum),
+                    _ => None,
+                })
+                .sum();
+            assert_eq!(sum, 10 + 2000, "every increment is somewhere");
+            assert_eq!(find(&out, "steady"), Some(&Summary::Counter { sum: 10 }));
+            let overflow = out
+                .iter()
+                .find(|s| &*s.name == OVERFLOW_NAME && s.kind == Kind::Counter)
+                .expect("an overflow counter");
+            assert_eq!(&*overflow.level, "info");
+            let Summary::Counter { sum: folded } = overflow.summary else {
+                panic!()
+            };
+            assert!(folded >= 2 * 990 - 2 * 9, "{folded}");
+        }
+        assert!(agg.overflowed() > 0);
+        // Once the series expire, new ones get their own series again.
+        agg.flush(start + Duration::from_secs(5));
+        assert_eq!(agg.series_count(), 0);
+        let bytes = frame_bytes(&[Measurement::new("fresh", None, Value::Counter(4)).unwrap()]);
+        agg.ingest(
+            &Frame::decode(&bytes).unwrap(),
+            start + Duration::from_secs(6),
+        );
+        let out = agg.flush(start + Duration::from_secs(6));
+        assert_eq!(find(&out, "fresh"), Some(&Summary::Counter { sum: 4 }));
     }
 
     #[test]

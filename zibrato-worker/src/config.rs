@@ -33,6 +33,14 @@ pub struct WorkerArgs {
     #[arg(long, env = "ZIBRATO_EXPIRE_AFTER", default_value = "300", value_parser = parse_seconds)]
     pub expire_after: Duration,
 
+    /// Live series held at most (besides one overflow series per level and kind).
+    /// Measurements of a new series past it are added to the series
+    /// `zibrato.overflow` of their level and kind, counted and warned about: a
+    /// publisher that puts ids in names cannot grow the worker without bound. Each
+    /// series costs at most about 5 KiB (a timer's sketch is at most 4 KiB).
+    #[arg(long, env = "ZIBRATO_MAX_SERIES", default_value = "20000", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_series: u64,
+
     /// Timer percentiles to report, comma separated, each between 0 and 1.
     #[arg(long, env = "ZIBRATO_PERCENTILES", default_value = "0.5,0.9,0.95,0.99", value_delimiter = ',', value_parser = parse_quantile)]
     pub percentiles: Vec<f64>,

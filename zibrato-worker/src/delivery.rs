@@ -14,6 +14,11 @@ use crate::{Backend, DeliveryError, Window, WorkerStats};
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// The longest wait a service may ask for (`Retry-After`): a larger or absurd value is
+/// cut to this, so one odd header cannot stall delivery for hours (or overflow the
+/// clock).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
 /// Settings of the delivery thread.
 pub(crate) struct Delivery {
     pub max_pending: usize,
@@ -46,23 +51,35 @@ impl Delivery {
         let mut failures = RateLimiter::new(Duration::from_secs(10));
         let mut closing: Option<Instant> = None;
         loop {
-            // Take new windows without waiting past the next retry.
+            // Take new windows without waiting past the next retry; once the ingest
+            // side has closed, sleep until the retry or the deadline instead.
+            let now = Instant::now();
             let wait = if queue.is_empty() {
                 Duration::from_millis(200)
             } else {
-                next_try.saturating_duration_since(Instant::now())
+                next_try.saturating_duration_since(now)
             };
-            match windows.recv_timeout(wait) {
-                Ok(window) => {
-                    queue.push_back(window);
-                    while let Ok(window) = windows.try_recv() {
+            match closing {
+                Some(deadline) => {
+                    let until = next_try.min(deadline).saturating_duration_since(now);
+                    std::thread::sleep(until.min(Duration::from_millis(200)));
+                }
+                None => match windows.recv_timeout(wait) {
+                    Ok(window) => {
                         queue.push_back(window);
+                        while let Ok(window) = windows.try_recv() {
+                            queue.push_back(window);
+                        }
                     }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    closing.get_or_insert_with(|| Instant::now() + self.shutdown_timeout);
-                }
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => {
+                        closing = Some(
+                            Instant::now()
+                                .checked_add(self.shutdown_timeout)
+                                .unwrap_or_else(far_future),
+                        );
+                    }
+                },
             }
             while queue.len() > self.max_pending {
                 if let Some(old) = queue.pop_front() {
@@ -113,9 +130,10 @@ impl Delivery {
                 }
                 Err(DeliveryError::Retry { reason, after }) => {
                     self.stats.delivery_errors.fetch_add(1, Ordering::Relaxed);
-                    let delay = after.unwrap_or_else(|| backoff(attempt));
+                    let delay =
+                        after.map_or_else(|| backoff(attempt), |after| after.min(MAX_RETRY_AFTER));
                     attempt = attempt.saturating_add(1);
-                    next_try = Instant::now() + delay;
+                    next_try = Instant::now().checked_add(delay).unwrap_or_else(far_future);
                     if let Some(suppressed) = failures.check() {
                         warn!(
                             backend = backend.name(),
@@ -136,6 +154,13 @@ impl Delivery {
             }
         }
     }
+}
+
+/// A time far enough ahead to mean "not before the deadline", for a sum that does not
+/// fit an `Instant`.
+fn far_future() -> Instant {
+    let now = Instant::now();
+    now.checked_add(Duration::from_secs(86_400)).unwrap_or(now)
 }
 
 #[cfg(test)]

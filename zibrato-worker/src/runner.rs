@@ -29,6 +29,7 @@ pub fn run<B: Backend>(args: WorkerArgs, backend: B) -> ExitCode {
         eprintln!("{message}");
         return ExitCode::from(2);
     }
+    zibrato_daemon::exit_on_panic();
     match Shutdown::install() {
         Ok(shutdown) => run_until(args, backend, &shutdown),
         Err(e) => {
@@ -87,11 +88,14 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
         .unwrap_or_else(|| zibrato_daemon::host_name("zibrato-worker"));
     let mut ingest = Ingest {
         aggregator: Aggregator::new(args.percentiles.clone(), args.expire_after)
-            .with_timer_values(timer_values),
+            .with_timer_values(timer_values)
+            .with_max_series(usize::try_from(args.max_series).unwrap_or(usize::MAX)),
         sequences: SequenceTracker::default(),
         telemetry: SelfMetrics::new(Arc::clone(&stats), &source),
         levels: args.levels.clone(),
         malformed_log: RateLimiter::new(Duration::from_secs(10)),
+        overflow_log: RateLimiter::new(Duration::from_secs(10)),
+        max_series: args.max_series,
         interval: args.flush,
         self_metrics: args
             .levels
@@ -100,7 +104,7 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
     };
     let result = ingest.run(&socket, &shutdown, &windows, args.expire_after);
     drop(windows);
-    let ended = delivery.join().unwrap_or(Ended::Fatal);
+    let ended = join_delivery(delivery, args.shutdown_timeout);
     log_totals(&stats, shutdown.signal_name());
     match (result, ended) {
         (Ok(()), Ended::Clean) => ExitCode::SUCCESS,
@@ -110,6 +114,29 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
         }
         (_, Ended::Fatal) => ExitCode::FAILURE,
     }
+}
+
+/// Waits for the delivery thread to deliver what is left. It gives up by itself at
+/// `--shutdown-timeout`, but a backend call already under way may not return (a
+/// service that accepts the connection and never answers): past the timeout and a
+/// second of grace, the worker exits without it, with a failure code.
+fn join_delivery(delivery: std::thread::JoinHandle<Ended>, timeout: Duration) -> Ended {
+    let deadline = Instant::now()
+        .checked_add(timeout.saturating_add(Duration::from_secs(1)))
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
+    while !delivery.is_finished() {
+        if Instant::now() >= deadline {
+            error!(
+                timeout = ?timeout,
+                "the backend did not return within the shutdown timeout; exiting without it"
+            );
+            return Ended::Fatal;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A panic on the delivery thread has already ended the process (exit_on_panic);
+    // an embedding program without that hook sees a failure.
+    delivery.join().unwrap_or(Ended::Fatal)
 }
 
 fn subscribe(args: &WorkerArgs) -> Result<zmq::Socket, String> {
@@ -145,6 +172,8 @@ struct Ingest {
     telemetry: SelfMetrics,
     levels: Vec<String>,
     malformed_log: RateLimiter,
+    overflow_log: RateLimiter,
+    max_series: u64,
     interval: Duration,
     /// Whether `zibrato` is among the levels: the switch for all self-metrics.
     self_metrics: bool,
@@ -158,19 +187,17 @@ impl Ingest {
         windows: &mpsc::Sender<Window>,
         expire_after: Duration,
     ) -> Result<(), String> {
-        let interval_us = (self.interval.as_micros() as u64).max(1);
-        let mut next_flush_us = (now_us() / interval_us + 1) * interval_us;
+        let mut schedule = Schedule::new(self.interval, now_us(), Instant::now());
         let mut msg = zmq::Message::new();
         while !shutdown.is_requested() {
-            let now = now_us();
-            if now >= next_flush_us {
-                self.flush(next_flush_us, windows);
-                self.sequences.expire(Instant::now(), expire_after);
-                // After a long stall, skip the windows that were missed.
-                next_flush_us = (now / interval_us + 1) * interval_us;
+            let now = Instant::now();
+            if now >= schedule.next_flush {
+                let measure_time_us = schedule.advance(now_us(), now);
+                self.flush(measure_time_us, windows);
+                self.sequences.expire(now, expire_after);
                 continue;
             }
-            let wait = Duration::from_micros(next_flush_us - now).min(TICK);
+            let wait = (schedule.next_flush - now).min(TICK);
             match socket.poll(zmq::POLLIN, wait.as_millis().max(1) as i64) {
                 Ok(0) | Err(zmq::Error::EINTR) => continue,
                 Ok(_) => {}
@@ -178,16 +205,73 @@ impl Ingest {
             }
             for _ in 0..4096 {
                 match socket.recv(&mut msg, zmq::DONTWAIT) {
-                    Ok(()) => self.accept(&msg),
+                    Ok(()) => {
+                        if msg.get_more() {
+                            self.discard_multipart(socket, &mut msg)?;
+                        } else {
+                            self.accept(&msg);
+                        }
+                    }
                     Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => break,
                     Err(e) => return Err(format!("receiving from the broker failed: {e}")),
                 }
             }
+            self.warn_overflow();
         }
         // Stop reading; deliver what is held.
-        let now = now_us();
-        self.flush(now.div_ceil(interval_us) * interval_us, windows);
+        let measure_time_us = schedule.last_window(now_us());
+        self.flush(measure_time_us, windows);
         Ok(())
+    }
+
+    /// Frames are single-part (the broker drops multipart messages); one that arrives
+    /// anyway is dropped whole as malformed, never decoded part by part.
+    fn discard_multipart(
+        &mut self,
+        socket: &zmq::Socket,
+        msg: &mut zmq::Message,
+    ) -> Result<(), String> {
+        while msg.get_more() {
+            socket
+                .recv(msg, 0)
+                .map_err(|e| format!("receiving from the broker failed: {e}"))?;
+        }
+        self.telemetry
+            .stats()
+            .malformed
+            .fetch_add(1, Ordering::Relaxed);
+        if let Some(suppressed) = self.malformed_log.check() {
+            warn!(
+                suppressed,
+                "dropped a multipart message: frames are single-part"
+            );
+        }
+        Ok(())
+    }
+
+    /// Warns, at a limited rate, that new series are being folded into the overflow
+    /// series, naming one of them.
+    fn warn_overflow(&mut self) {
+        let total = self.aggregator.overflowed();
+        let stats = self.telemetry.stats();
+        let before = stats.overflow_measurements.swap(total, Ordering::Relaxed);
+        if total == before {
+            return;
+        }
+        if let Some(suppressed) = self.overflow_log.check() {
+            if let Some(refused) = self.aggregator.take_refused() {
+                warn!(
+                    max_series = self.max_series,
+                    level = %refused.level,
+                    kind = ?refused.kind,
+                    example = %refused.name,
+                    folded_measurements = total,
+                    suppressed,
+                    "series limit reached: measurements of new series go to {} (raise --max-series, or take ids out of metric names)",
+                    crate::OVERFLOW_NAME,
+                );
+            }
+        }
     }
 
     fn accept(&mut self, bytes: &[u8]) {
@@ -221,7 +305,7 @@ impl Ingest {
         }
     }
 
-    fn flush(&mut self, boundary_us: u64, windows: &mpsc::Sender<Window>) {
+    fn flush(&mut self, measure_time_us: u64, windows: &mpsc::Sender<Window>) {
         let mut series = self.aggregator.flush(Instant::now());
         if series.is_empty() {
             // An idle worker sends nothing; its self-metrics wait for the next window
@@ -236,12 +320,86 @@ impl Ingest {
             series.extend(self.telemetry.window(self.aggregator.series_count()));
         }
         let window = Window {
-            measure_time: boundary_us / 1_000_000,
+            measure_time: measure_time_us / 1_000_000,
             interval: self.interval,
             series,
         };
         let _ = windows.send(window);
     }
+}
+
+/// When windows close: on the monotonic clock, so a wall clock stepped back or forward
+/// neither stops flushing nor floods windows; each window is stamped from the wall
+/// clock, rounded to the interval's boundary, and always later than the last one.
+struct Schedule {
+    interval: Duration,
+    interval_us: u64,
+    /// When the current window closes, on the monotonic clock.
+    next_flush: Instant,
+    /// The stamp of the last window, in microseconds since the Unix epoch.
+    last_us: Option<u64>,
+}
+
+impl Schedule {
+    fn new(interval: Duration, wall_us: u64, now: Instant) -> Schedule {
+        let interval_us = u64::try_from(interval.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let until_boundary = interval_us - wall_us % interval_us;
+        Schedule {
+            interval,
+            interval_us,
+            next_flush: later(now, Duration::from_micros(until_boundary)),
+            last_us: None,
+        }
+    }
+
+    /// Closes the current window at `now` (wall clock `wall_us`): returns its stamp and
+    /// sets the next close for the next wall-clock boundary, kept between half an
+    /// interval and one and a half intervals away whatever the wall clock did, and
+    /// after a stall (a suspended process) skipping the windows that were missed.
+    fn advance(&mut self, wall_us: u64, now: Instant) -> u64 {
+        let stamp = self.stamp(wall_us);
+        let until_boundary = Duration::from_micros(self.interval_us - wall_us % self.interval_us);
+        let wait = until_boundary.clamp(self.interval / 2, self.interval.saturating_mul(3) / 2);
+        let next = later(self.next_flush, wait);
+        self.next_flush = if next <= now { later(now, wait) } else { next };
+        stamp
+    }
+
+    /// The stamp of the window closed at shutdown: the boundary at or after now.
+    fn last_window(&mut self, wall_us: u64) -> u64 {
+        let boundary = wall_us
+            .div_ceil(self.interval_us)
+            .saturating_mul(self.interval_us);
+        self.after_last(boundary)
+    }
+
+    /// The boundary nearest to the wall clock (the flush runs a little after it).
+    fn stamp(&mut self, wall_us: u64) -> u64 {
+        let nearest = wall_us
+            .saturating_add(self.interval_us / 2)
+            .saturating_sub((wall_us.saturating_add(self.interval_us / 2)) % self.interval_us);
+        self.after_last(nearest)
+    }
+
+    /// Stamps only move forward, by at least one interval: a wall clock stepped back
+    /// must not give two windows the same time.
+    fn after_last(&mut self, stamp: u64) -> u64 {
+        let stamp = match self.last_us {
+            Some(last) if stamp <= last => last.saturating_add(self.interval_us),
+            _ => stamp,
+        };
+        self.last_us = Some(stamp);
+        stamp
+    }
+}
+
+/// `base + by`, or a day after `base` if that is past what `Instant` can hold.
+fn later(base: Instant, by: Duration) -> Instant {
+    base.checked_add(by)
+        .or_else(|| base.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(base)
 }
 
 fn log_totals(stats: &WorkerStats, signal: Option<&str>) {
@@ -256,7 +414,56 @@ fn log_totals(stats: &WorkerStats, signal: Option<&str>) {
         rejected_series = l(&stats.rejected_series),
         delivery_errors = l(&stats.delivery_errors),
         dropped_windows = l(&stats.dropped_windows),
+        overflow_measurements = l(&stats.overflow_measurements),
         signal = signal.unwrap_or("none"),
         "worker stopped"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u64 = 1_000_000;
+
+    #[test]
+    fn windows_follow_the_monotonic_clock_whatever_the_wall_clock_does() {
+        let b = 10_000_000 * S;
+        let start = Instant::now();
+        let mut schedule = Schedule::new(Duration::from_secs(10), b + 3 * S, start);
+        assert_eq!(schedule.next_flush - start, Duration::from_secs(7));
+        let mut now = schedule.next_flush;
+        assert_eq!(schedule.advance(b + 10 * S, now), b + 10 * S);
+        assert_eq!(schedule.next_flush - now, Duration::from_secs(10));
+        // The wall clock steps back an hour: the next window still closes in 10 s and
+        // is stamped after the last one.
+        now = schedule.next_flush;
+        assert_eq!(schedule.advance(b + 20 * S - 3_600 * S, now), b + 20 * S);
+        assert_eq!(schedule.next_flush - now, Duration::from_secs(10));
+        // A day forward: one window, stamped by the wall clock, then the same pace.
+        now = schedule.next_flush;
+        assert_eq!(
+            schedule.advance(b + 86_400 * S + 2 * S, now),
+            b + 86_400 * S
+        );
+        let wait = schedule.next_flush - now;
+        assert!(wait >= Duration::from_secs(5) && wait <= Duration::from_secs(15));
+        // Late by a minute (a stalled process): the next close is ahead, not behind.
+        now = schedule.next_flush + Duration::from_secs(60);
+        schedule.advance(b + 86_470 * S, now);
+        assert!(schedule.next_flush > now);
+    }
+
+    #[test]
+    fn absurd_intervals_neither_panic_nor_wrap() {
+        let start = Instant::now();
+        let mut schedule = Schedule::new(Duration::MAX, u64::MAX, start);
+        assert!(schedule.next_flush >= start);
+        let stamp = schedule.advance(u64::MAX, start);
+        assert!(schedule.last_window(u64::MAX) > stamp || stamp == u64::MAX);
+        let mut tiny = Schedule::new(Duration::from_nanos(1), 5, start);
+        let a = tiny.advance(5, start);
+        let b = tiny.advance(5, start);
+        assert!(b > a);
+    }
 }

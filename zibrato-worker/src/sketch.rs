@@ -7,13 +7,21 @@
 //! logarithm — which is why this replaced the DDSketch crate on the worker's ingest
 //! path (see BENCHMARKS.md). Counts live in a dense array spanning only the buckets
 //! between the smallest and largest value seen, so memory is bounded by the spread of
-//! the values (at most 4 224 buckets of 4 bytes), never by their number.
+//! the values, never by their number, and by [`MAX_BUCKETS`] whatever the spread: when
+//! the values span more than 16 powers of two (a factor of 65 536), the lowest buckets
+//! are folded into one, as DDSketch's collapsing store does, so the high percentiles
+//! that matter keep their precision and a sketch never exceeds 4 KiB.
 
 /// Sub-buckets per power of two: 2^6.
 const SUB_BITS: u32 = 6;
 const SUB: u64 = 1 << SUB_BITS;
 /// Values below this get one bucket each.
 const LINEAR: u64 = 2 * SUB;
+
+/// The most buckets one sketch keeps: 16 powers of two of 64 sub-buckets, 4 KiB of
+/// counts. Values more than 65 536 times smaller than the largest are counted in the
+/// lowest kept bucket (reported no lower than the window's true minimum).
+pub const MAX_BUCKETS: usize = 1024;
 
 /// The bucket of `value`.
 #[inline]
@@ -64,20 +72,46 @@ impl DurationSketch {
     /// Adds one value.
     #[inline]
     pub fn add(&mut self, value: u64) {
-        let index = bucket(value);
+        let mut index = bucket(value);
         if self.counts.is_empty() {
             self.first = index;
             self.counts.push(0);
         } else if index < self.first {
-            let grow = (self.first - index) as usize;
-            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
-            self.first = index;
+            let last = self.first + self.counts.len() as u32 - 1;
+            // Below the kept span: the lowest bucket takes it.
+            index = index.max((last + 1).saturating_sub(MAX_BUCKETS as u32));
+            if index < self.first {
+                let grow = (self.first - index) as usize;
+                self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+                self.first = index;
+            }
         } else if (index - self.first) as usize >= self.counts.len() {
-            self.counts.resize((index - self.first) as usize + 1, 0);
+            self.reach(index);
         }
         let slot = &mut self.counts[(index - self.first) as usize];
         *slot = slot.saturating_add(1);
         self.total += 1;
+    }
+
+    /// Extends the kept span up to bucket `index`, folding the lowest buckets into one
+    /// when the span would pass [`MAX_BUCKETS`].
+    #[cold]
+    fn reach(&mut self, index: u32) {
+        let span = (index - self.first) as usize + 1;
+        if span > MAX_BUCKETS {
+            let new_first = index + 1 - MAX_BUCKETS as u32;
+            let fold = ((new_first - self.first) as usize).min(self.counts.len());
+            let folded = self
+                .counts
+                .drain(..fold)
+                .fold(0u32, |a, n| a.saturating_add(n));
+            if self.counts.is_empty() {
+                self.counts.push(0);
+            }
+            self.counts[0] = self.counts[0].saturating_add(folded);
+            self.first = new_first;
+        }
+        self.counts.resize((index - self.first) as usize + 1, 0);
     }
 
     /// How many values were added.
@@ -92,9 +126,11 @@ impl DurationSketch {
                 continue;
             }
             let (low, width) = bounds(other.first + offset as u32);
-            let index = bucket(low + width / 2);
-            // Make room, then add the whole count at once.
-            self.add(low + width / 2);
+            let middle = low + width / 2;
+            // Make room (folding as `add` does), then add the rest of the count to
+            // the bucket that took the first one.
+            self.add(middle);
+            let index = bucket(middle).max(self.first);
             let slot = &mut self.counts[(index - self.first) as usize];
             *slot = slot.saturating_add(n - 1);
             self.total += u64::from(n) - 1;
@@ -157,6 +193,34 @@ mod tests {
             let got = sketch.quantile(q).unwrap() as f64;
             assert!((got - exact).abs() / exact < 0.01, "q{q}: {got} vs {exact}");
         }
+    }
+
+    #[test]
+    fn a_wide_spread_keeps_the_high_percentiles_in_bounded_memory() {
+        let mut sketch = DurationSketch::default();
+        // 1 ns to 2^60 ns: far more than MAX_BUCKETS buckets apart.
+        for shift in 0..61u32 {
+            for _ in 0..10 {
+                sketch.add(1u64 << shift);
+            }
+        }
+        sketch.add(1);
+        assert!(
+            sketch.counts.len() <= MAX_BUCKETS,
+            "{}",
+            sketch.counts.len()
+        );
+        assert_eq!(sketch.count(), 611);
+        let top = sketch.quantile(1.0).unwrap() as f64;
+        assert!((top - (1u64 << 60) as f64).abs() / top < 0.01);
+        let p99 = sketch.quantile(0.99).unwrap() as f64;
+        let exact = (1u64 << 60) as f64;
+        assert!((p99 - exact).abs() / exact < 0.01, "{p99}");
+        // Everything folded is still counted, in the lowest kept bucket.
+        assert_eq!(
+            sketch.counts.iter().map(|&n| u64::from(n)).sum::<u64>(),
+            611
+        );
     }
 
     #[test]

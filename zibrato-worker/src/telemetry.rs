@@ -29,10 +29,12 @@ pub struct WorkerStats {
     pub rejected_series: AtomicU64,
     /// Series delivered.
     pub delivered_series: AtomicU64,
+    /// Measurements of new series past `--max-series`, folded into the overflow series.
+    pub overflow_measurements: AtomicU64,
 }
 
 impl WorkerStats {
-    fn totals(&self) -> [(&'static str, u64); 9] {
+    fn totals(&self) -> [(&'static str, u64); TOTALS] {
         let l = |c: &AtomicU64| c.load(Ordering::Relaxed);
         [
             ("zibrato.worker.frames", l(&self.frames)),
@@ -44,9 +46,16 @@ impl WorkerStats {
             ("zibrato.worker.dropped_windows", l(&self.dropped_windows)),
             ("zibrato.worker.rejected_series", l(&self.rejected_series)),
             ("zibrato.worker.delivered_series", l(&self.delivered_series)),
+            (
+                "zibrato.worker.overflow_measurements",
+                l(&self.overflow_measurements),
+            ),
         ]
     }
 }
+
+/// How many counters [`WorkerStats`] reports.
+const TOTALS: usize = 10;
 
 /// Turns the totals into per-window increases, as counter series of the level
 /// `zibrato`.
@@ -54,7 +63,7 @@ pub(crate) struct SelfMetrics {
     stats: Arc<WorkerStats>,
     source: Arc<str>,
     level: Arc<str>,
-    last: [u64; 9],
+    last: [u64; TOTALS],
 }
 
 impl SelfMetrics {
@@ -63,7 +72,7 @@ impl SelfMetrics {
             stats,
             source: Arc::from(source),
             level: Arc::from(SELF_METRICS_LEVEL),
-            last: [0; 9],
+            last: [0; TOTALS],
         }
     }
 
