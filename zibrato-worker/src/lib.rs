@@ -66,7 +66,7 @@ pub use config::WorkerArgs;
 pub use delivery::MAX_RETRY_AFTER;
 pub use retry_after::retry_after;
 pub use runner::{run, run_until};
-pub use sequence::SequenceTracker;
+pub use sequence::{MAX_SEQUENCE_GAP, SequenceTracker};
 pub use sketch::{DurationSketch, MAX_BUCKETS};
 pub use summary::{SeriesSummary, Stats, Summary, Window};
 pub use telemetry::WorkerStats;

@@ -6,7 +6,7 @@
 //! * the **first frame** seen from a publisher on a level sets the start, whatever its
 //!   number (the receiver may have joined late): no loss;
 //! * a frame **ahead** of the expected number by `gap` means `gap` frames were lost, as
-//!   long as the gap is at most [`MAX_GAP`]; a larger jump cannot be loss on any real
+//!   long as the gap is at most [`MAX_SEQUENCE_GAP`]; a larger jump cannot be loss on any real
 //!   link (it would take days at full speed) and is taken as a restart of the
 //!   numbering: counted in `resets`, not as loss;
 //! * a frame **behind** the expected number (a duplicate, or a publisher that restarted
@@ -22,7 +22,7 @@ use hashbrown::HashMap;
 use rustc_hash::FxBuildHasher;
 
 /// The largest forward jump counted as loss; anything larger is a restart.
-pub const MAX_GAP: u64 = 1 << 24;
+pub const MAX_SEQUENCE_GAP: u64 = 1 << 24;
 
 /// (publisher, level index) → (next expected sequence number, last seen).
 type Table = HashMap<(u64, u16), (u64, Instant), FxBuildHasher>;
@@ -43,7 +43,7 @@ pub struct SequenceTracker {
     pub lost: u64,
     /// Frames that arrived behind the expected number (late, twice, or after a restart).
     pub out_of_order: u64,
-    /// Jumps ahead larger than [`MAX_GAP`], taken as restarts.
+    /// Jumps ahead larger than [`MAX_SEQUENCE_GAP`], taken as restarts.
     pub resets: u64,
 }
 
@@ -96,9 +96,9 @@ impl SequenceTracker {
             None => 0,
             Some(expected) => {
                 let ahead = sequence.wrapping_sub(expected);
-                if ahead <= MAX_GAP {
+                if ahead <= MAX_SEQUENCE_GAP {
                     ahead
-                } else if expected.wrapping_sub(sequence) <= MAX_GAP {
+                } else if expected.wrapping_sub(sequence) <= MAX_SEQUENCE_GAP {
                     self.out_of_order += 1;
                     0
                 } else {
@@ -167,8 +167,8 @@ mod tests {
         assert_eq!(t.resets, 2);
         assert_eq!(t.lost, 2, "no overflow, no absurd loss");
         assert_eq!(
-            t.observe(1, 0, 3 + MAX_GAP, now),
-            MAX_GAP,
+            t.observe(1, 0, 3 + MAX_SEQUENCE_GAP, now),
+            MAX_SEQUENCE_GAP,
             "the largest gap"
         );
     }
