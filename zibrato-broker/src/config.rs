@@ -37,6 +37,12 @@ pub struct Config {
     #[arg(long, env = "ZIBRATO_WORKER_HWM", default_value = "10000")]
     pub worker_hwm: NonZeroU32,
 
+    /// Most topics (levels) subscribed at once across all workers. Only a level's
+    /// topic or the empty topic is accepted; a subscription past the bound or of any
+    /// other form is not passed on to publishers, and is counted and logged.
+    #[arg(long, env = "ZIBRATO_MAX_SUBSCRIPTIONS", default_value = "1024")]
+    pub max_subscriptions: NonZeroU32,
+
     /// Seconds between self-metric frames on the level `zibrato`.
     #[arg(long, env = "ZIBRATO_STATS_INTERVAL", default_value = "10", value_parser = parse_seconds)]
     pub stats_interval: Duration,

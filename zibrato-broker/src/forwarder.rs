@@ -7,11 +7,15 @@ use zibrato_daemon::{RateLimiter, Shutdown, SocketMonitor, Telemetry};
 use zmq::SocketEvent;
 
 use crate::config::Config;
+use crate::subscriptions::{Subscriptions, Verdict};
 use crate::{BrokerError, DropReason, Stats, accept};
 
 /// At most this many frames are read before the loop looks at subscriptions,
 /// monitors and the clock again, so a flood cannot starve them.
 const BATCH: usize = 4096;
+
+/// The largest message a worker may send: a subscription (one byte, then a topic).
+const MAX_SUBSCRIPTION_BYTES: i64 = 1024;
 
 /// How long a poll may wait, so a shutdown signal is seen promptly.
 const TICK: Duration = Duration::from_millis(100);
@@ -28,6 +32,8 @@ pub struct Broker {
     telemetry: Telemetry,
     stats_interval: Duration,
     limiters: Vec<RateLimiter>,
+    subscriptions: Subscriptions,
+    refusal_log: RateLimiter,
 }
 
 impl Broker {
@@ -58,6 +64,11 @@ impl Broker {
         backend
             .set_sndhwm(config.worker_hwm.get() as i32)
             .map_err(BrokerError::zmq("set the worker high-water mark"))?;
+        // What workers send are subscriptions: a byte and a topic of at most 256 bytes.
+        // ZeroMQ drops the connection of a peer that sends more.
+        backend
+            .set_maxmsgsize(MAX_SUBSCRIPTION_BYTES)
+            .map_err(BrokerError::zmq("set the largest subscription"))?;
         prepare(&backend, ipv6)?;
         bind(&backend, config, config.worker_port(), "worker")?;
 
@@ -101,6 +112,8 @@ impl Broker {
                 .iter()
                 .map(|_| RateLimiter::new(Duration::from_secs(10)))
                 .collect(),
+            subscriptions: Subscriptions::new(config.max_subscriptions.get() as usize),
+            refusal_log: RateLimiter::new(Duration::from_secs(10)),
         })
     }
 
@@ -125,12 +138,10 @@ impl Broker {
                 self.forward_frames()?;
             }
             if ready[1] {
-                forward_subscriptions(&self.backend, &self.frontend, &mut self.stats)?;
+                self.forward_subscriptions(Side::Workers)?;
             }
-            if ready[2] {
-                if let Some(upstream) = &self.upstream {
-                    forward_subscriptions(upstream, &self.frontend, &mut self.stats)?;
-                }
+            if ready[2] && self.upstream.is_some() {
+                self.forward_subscriptions(Side::Upstream)?;
             }
             if ready[3] {
                 self.read_monitor(Side::Publishers)?;
@@ -246,13 +257,14 @@ impl Broker {
     fn read_monitor(&mut self, side: Side) -> Result<(), BrokerError> {
         let monitor = match side {
             Side::Publishers => &self.frontend_monitor,
-            Side::Workers => &self.backend_monitor,
+            Side::Workers | Side::Upstream => &self.backend_monitor,
         };
         while let Some(event) = monitor
             .next_event()
             .map_err(BrokerError::zmq("read a socket event"))?
         {
             match (side, event) {
+                (Side::Upstream, _) => {}
                 (Side::Publishers, SocketEvent::ACCEPTED) => self.stats.publisher_connections += 1,
                 (Side::Publishers, SocketEvent::DISCONNECTED) => {
                     self.stats.publisher_disconnections += 1
@@ -266,6 +278,56 @@ impl Broker {
             debug!(?side, ?event, "connection event");
         }
         Ok(())
+    }
+
+    /// Passes the subscriptions of workers (or of the upstream broker's workers) on to
+    /// the publishers: well-formed ones only, and a bounded number (see
+    /// [`Subscriptions`]); the rest are counted and logged at a limited rate.
+    fn forward_subscriptions(&mut self, side: Side) -> Result<(), BrokerError> {
+        loop {
+            let from = match (side, &self.upstream) {
+                (Side::Upstream, Some(upstream)) => upstream,
+                _ => &self.backend,
+            };
+            let msg = match from.recv_bytes(zmq::DONTWAIT) {
+                Ok(msg) => msg,
+                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return Ok(()),
+                Err(source) => {
+                    return Err(BrokerError::Zmq {
+                        action: "read a subscription",
+                        source,
+                    });
+                }
+            };
+            self.stats.subscription_changes += 1;
+            let verdict = self.subscriptions.judge(&msg);
+            let topic = || {
+                String::from_utf8_lossy(msg.get(1..).unwrap_or_default())
+                    .trim_end_matches('\0')
+                    .to_string()
+            };
+            match verdict {
+                Verdict::Forward => {
+                    debug!(subscribe = msg[0] == 1, topic = %topic(), "subscription change");
+                    self.frontend
+                        .send(msg, 0)
+                        .map_err(BrokerError::zmq("forward a subscription"))?;
+                }
+                Verdict::Ignore => {}
+                Verdict::Malformed | Verdict::Full => {
+                    self.stats.subscriptions_refused += 1;
+                    if let Some(suppressed) = self.refusal_log.check() {
+                        let why = if verdict == Verdict::Full {
+                            "--max-subscriptions topics are subscribed already"
+                        } else {
+                            "not a level topic (level then a zero byte) nor the empty topic"
+                        };
+                        warn!(topic = %topic(), suppressed, total = self.stats.subscriptions_refused, "refused a subscription: {why}");
+                    }
+                }
+            }
+            self.stats.subscriptions = self.subscriptions.len() as u64;
+        }
     }
 
     fn publish_stats(&mut self) {
@@ -308,35 +370,7 @@ impl Broker {
 enum Side {
     Publishers,
     Workers,
-}
-
-fn forward_subscriptions(
-    from: &zmq::Socket,
-    to: &zmq::Socket,
-    stats: &mut Stats,
-) -> Result<(), BrokerError> {
-    loop {
-        let msg = match from.recv_bytes(zmq::DONTWAIT) {
-            Ok(msg) => msg,
-            Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return Ok(()),
-            Err(source) => {
-                return Err(BrokerError::Zmq {
-                    action: "read a subscription",
-                    source,
-                });
-            }
-        };
-        if let Some((&kind, topic)) = msg.split_first() {
-            debug!(
-                subscribe = kind == 1,
-                topic = %String::from_utf8_lossy(topic).trim_end_matches('\0'),
-                "subscription change"
-            );
-        }
-        stats.subscription_changes += 1;
-        to.send(msg, 0)
-            .map_err(BrokerError::zmq("forward a subscription"))?;
-    }
+    Upstream,
 }
 
 /// Socket options every broker socket gets: linger bounded so shutdown never hangs,

@@ -34,10 +34,12 @@ mod accept;
 pub mod config;
 mod error;
 mod forwarder;
+mod subscriptions;
 mod telemetry;
 
 pub use accept::{Accepted, DropReason, accept};
 pub use config::Config;
 pub use error::BrokerError;
 pub use forwarder::Broker;
+pub use subscriptions::{Subscriptions, Verdict};
 pub use telemetry::Stats;

@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         eprintln!("zibrato-broker: {message}");
         return ExitCode::from(2);
     }
+    zibrato_daemon::exit_on_panic();
     let shutdown = match Shutdown::install() {
         Ok(shutdown) => shutdown,
         Err(e) => {

@@ -19,6 +19,10 @@ pub struct Stats {
     pub send_failures: u64,
     /// Subscription changes received from workers.
     pub subscription_changes: u64,
+    /// Subscriptions refused: malformed, or past `--max-subscriptions`.
+    pub subscriptions_refused: u64,
+    /// Topics subscribed now (passed on to publishers).
+    pub subscriptions: u64,
     /// Publisher connections accepted.
     pub publisher_connections: u64,
     /// Publisher connections closed, including those ZeroMQ closed for sending a
@@ -47,6 +51,10 @@ impl Stats {
                 self.subscription_changes,
             ),
             (
+                "zibrato.broker.subscriptions_refused",
+                self.subscriptions_refused,
+            ),
+            (
                 "zibrato.broker.publisher_connections",
                 self.publisher_connections,
             ),
@@ -63,10 +71,13 @@ impl Stats {
 
     /// The readings under their self-metric names (gauges).
     pub fn gauges(&self) -> Vec<(&'static str, f64)> {
-        vec![(
-            "zibrato.broker.workers_connected",
-            self.workers_connected as f64,
-        )]
+        vec![
+            (
+                "zibrato.broker.workers_connected",
+                self.workers_connected as f64,
+            ),
+            ("zibrato.broker.subscriptions", self.subscriptions as f64),
+        ]
     }
 }
 

@@ -115,11 +115,14 @@ fn ever_new_names_fold_into_the_overflow_series_in_bounded_memory() {
     let most_in_a_window = output
         .lines()
         .filter(|l| l.contains("\"level\":\"info\""))
-        .fold(std::collections::HashMap::<u64, usize>::new(), |mut by, l| {
-            let o: Json = serde_json::from_str(l).unwrap();
-            *by.entry(o["measure_time"].as_u64().unwrap()).or_default() += 1;
-            by
-        })
+        .fold(
+            std::collections::HashMap::<u64, usize>::new(),
+            |mut by, l| {
+                let o: Json = serde_json::from_str(l).unwrap();
+                *by.entry(o["measure_time"].as_u64().unwrap()).or_default() += 1;
+                by
+            },
+        )
         .into_values()
         .max()
         .unwrap_or(0);

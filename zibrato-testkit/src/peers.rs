@@ -88,6 +88,18 @@ impl Publisher {
         }
     }
 
+    /// The topics subscribed now, as far as this publisher has read them.
+    pub fn subscribed_topics(&mut self) -> Vec<Vec<u8>> {
+        while let Ok(msg) = self.socket.recv_bytes(zmq::DONTWAIT) {
+            match msg.split_first() {
+                Some((&1, t)) => self.subscribed.push(t.to_vec()),
+                Some((&0, t)) => self.subscribed.retain(|s| s != t),
+                _ => {}
+            }
+        }
+        self.subscribed.clone()
+    }
+
     /// Forgets the subscriptions seen, so the next wait sees only new ones.
     pub fn forget_subscriptions(&mut self) {
         while let Ok(msg) = self.socket.recv_bytes(zmq::DONTWAIT) {
