@@ -56,7 +56,7 @@ fuzz_target!(|input: Input| {
     let mut now = start;
     let (mut ingested, mut flushed) = (Totals::default(), Totals::default());
     let mut names: Vec<String> = Vec::new();
-    let mut flush = |aggregator: &mut Aggregator, now: Instant, flushed: &mut Totals| {
+    let flush = |aggregator: &mut Aggregator, now: Instant, flushed: &mut Totals| {
         for series in aggregator.flush(now) {
             match series.summary {
                 Summary::Counter { sum } => flushed.counter_sum += sum,

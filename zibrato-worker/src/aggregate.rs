@@ -357,12 +357,15 @@ impl Aggregator {
             self.reintern();
         }
         // Slots freed by a burst of series that expired are given back too.
+        let before = self.states.len();
         while matches!(self.states.last(), Some(None)) {
             self.states.pop();
         }
+        if self.states.len() < before {
+            let len = self.states.len();
+            self.free.retain(|&slot| (slot as usize) < len);
+        }
         if self.states.len() < self.states.capacity() / 4 {
-            self.free
-                .retain(|&slot| (slot as usize) < self.states.len());
             self.states.shrink_to_fit();
             self.free.shrink_to_fit();
             self.index.shrink_to_fit();
@@ -635,6 +638,32 @@ mod tests {
         );
         let out = agg.flush(start + Duration::from_secs(6));
         assert_eq!(find(&out, "fresh"), Some(&Summary::Counter { sum: 4 }));
+    }
+
+    #[test]
+    fn slots_freed_at_the_end_are_not_reused_past_it() {
+        // Found by the worker_limits fuzz target: expired series at the end of the
+        // slot table were given back, but their slot numbers stayed on the free list.
+        let mut agg = Aggregator::new(vec![], Duration::from_secs(1));
+        let start = Instant::now();
+        let all = frame_bytes(&[
+            Measurement::new("a", None, Value::Counter(1)).unwrap(),
+            Measurement::new("b", None, Value::Counter(1)).unwrap(),
+            Measurement::new("c", None, Value::Counter(1)).unwrap(),
+        ]);
+        agg.ingest(&Frame::decode(&all).unwrap(), start);
+        let later = start + Duration::from_secs(5);
+        let a = frame_bytes(&[Measurement::new("a", None, Value::Counter(1)).unwrap()]);
+        agg.ingest(&Frame::decode(&a).unwrap(), later);
+        agg.flush(later);
+        assert_eq!(agg.series_count(), 1);
+        let new = frame_bytes(&[
+            Measurement::new("d", None, Value::Counter(2)).unwrap(),
+            Measurement::new("e", None, Value::Counter(3)).unwrap(),
+        ]);
+        agg.ingest(&Frame::decode(&new).unwrap(), later);
+        let out = agg.flush(later);
+        assert_eq!(find(&out, "e"), Some(&Summary::Counter { sum: 3 }));
     }
 
     #[test]
