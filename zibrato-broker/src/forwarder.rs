@@ -64,7 +64,7 @@ impl Broker {
         backend
             .set_sndhwm(config.worker_hwm.get() as i32)
             .map_err(BrokerError::zmq("set the worker high-water mark"))?;
-        // What workers send are subscriptions: a byte and a topic of at most 256 bytes.
+        // What workers send are subscriptions: a byte and a topic of at most 33 bytes.
         // ZeroMQ drops the connection of a peer that sends more.
         backend
             .set_maxmsgsize(MAX_SUBSCRIPTION_BYTES)

@@ -2,8 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use tracing::{debug, info};
+use std::collections::HashSet;
+
+use tracing::{debug, info, warn};
 use zibrato_daemon::SocketMonitor;
+use zibrato_wire::Level;
 use zmq::SocketEvent;
 
 use crate::{Error, Spy};
@@ -43,7 +46,7 @@ impl Link {
     /// meaningful while [`is_up`](Self::is_up).
     pub(crate) fn wants(&self, frame: &[u8]) -> bool {
         match self {
-            Link::Zmq(link) => link.prefixes.iter().any(|p| frame.starts_with(p)),
+            Link::Zmq(link) => link.subscribed.wants(frame),
             Link::Noop | Link::Spy(_) => true,
         }
     }
@@ -65,7 +68,8 @@ impl Link {
     /// Gives ZeroMQ up to `linger` to transmit what it holds, then closes.
     pub(crate) fn close(self, linger: Duration) {
         if let Link::Zmq(link) = self {
-            let _ = link.socket.set_linger(linger.as_millis() as i32);
+            let millis = i32::try_from(linger.as_millis()).unwrap_or(i32::MAX);
+            let _ = link.socket.set_linger(millis);
             drop(link);
         }
     }
@@ -88,7 +92,7 @@ pub(crate) struct ZmqLink {
     socket: zmq::Socket,
     monitor: SocketMonitor,
     state: State,
-    prefixes: Vec<Vec<u8>>,
+    subscribed: Subscribed,
     grace: Duration,
     endpoint: String,
 }
@@ -150,7 +154,7 @@ impl ZmqLink {
             socket,
             monitor,
             state: State::Down,
-            prefixes: Vec::new(),
+            subscribed: Subscribed::default(),
             grace: options.grace,
             endpoint: endpoint.to_string(),
         })
@@ -172,16 +176,7 @@ impl ZmqLink {
             }
         }
         while let Ok(msg) = self.socket.recv_bytes(zmq::DONTWAIT) {
-            match msg.split_first() {
-                Some((1, topic)) => {
-                    if !self.prefixes.iter().any(|p| p == topic) {
-                        self.prefixes.push(topic.to_vec());
-                    }
-                }
-                Some((0, topic)) => self.prefixes.retain(|p| p != topic),
-                _ => continue,
-            }
-            changed = true;
+            changed |= self.subscribed.apply(&msg);
         }
         // The broker sends its subscriptions as soon as the connection is made; after
         // a short grace we know which levels are wanted and may filter the rest.
@@ -195,8 +190,65 @@ impl ZmqLink {
     }
 }
 
+/// The topics the broker's workers subscribe to, as the broker passed them on: each
+/// level's topic (`info\0`), or the empty topic for everything. Matching a frame is one
+/// hash lookup of its topic, whatever the number of subscriptions, and at most
+/// [`MAX_SUBSCRIPTIONS`] are kept (a broker passes on at most its
+/// `--max-subscriptions`; past ours, a subscription is ignored and logged).
+#[derive(Debug, Default)]
+struct Subscribed {
+    topics: HashSet<Box<[u8]>>,
+    everything: bool,
+}
+
+/// The most subscribed topics a client keeps.
+const MAX_SUBSCRIPTIONS: usize = 4096;
+
+impl Subscribed {
+    /// Applies a subscription message (`1` or `0`, then the topic); true if it changed
+    /// what is wanted.
+    fn apply(&mut self, msg: &[u8]) -> bool {
+        let Some((&kind, topic)) = msg.split_first() else {
+            return false;
+        };
+        if topic.is_empty() {
+            let was = std::mem::replace(&mut self.everything, kind == 1);
+            return was != self.everything;
+        }
+        let is_level = Level::split_topic(topic).is_ok_and(|(_, rest)| rest.is_empty());
+        match kind {
+            1 if !is_level => {
+                debug!(topic = %String::from_utf8_lossy(topic), "ignored a subscription that is not a level's topic");
+                false
+            }
+            1 if self.topics.len() >= MAX_SUBSCRIPTIONS => {
+                warn!(
+                    max = MAX_SUBSCRIPTIONS,
+                    "ignored a subscription: too many levels are subscribed"
+                );
+                false
+            }
+            1 => self.topics.insert(Box::from(topic)),
+            0 => self.topics.remove(topic),
+            _ => false,
+        }
+    }
+
+    /// Whether a frame (or a topic) is wanted.
+    fn wants(&self, frame: &[u8]) -> bool {
+        if self.everything {
+            return true;
+        }
+        frame
+            .iter()
+            .take(zibrato_wire::limits::MAX_LEVEL_LEN + 1)
+            .position(|&b| b == 0)
+            .is_some_and(|end| self.topics.contains(&frame[..=end]))
+    }
+}
+
 /// Makes the XPUB socket report a full queue (EAGAIN) instead of silently dropping
-/// the frame, which is what ZeroMQ does by default and what DESIGN.md forbids.
+/// the frame, which is what ZeroMQ does by default: a silent loss.
 ///
 /// The `zmq` crate has no setter for `ZMQ_XPUB_NODROP`, so this is the one call made
 /// through the C API directly.
@@ -221,5 +273,30 @@ fn set_xpub_nodrop(socket: &mut zmq::Socket) -> Result<(), zmq::Error> {
         Ok(())
     } else {
         Err(zmq::Error::from_raw(errno))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_match_exact_levels_and_stay_bounded() {
+        let mut s = Subscribed::default();
+        assert!(s.apply(b"\x01info\0"));
+        assert!(s.wants(b"info\0Z\x01"));
+        assert!(!s.wants(b"information\0Z\x01"));
+        assert!(!s.apply(b"\x01inf"), "a prefix is not a level's topic");
+        assert!(!s.wants(b"inf"));
+        for i in 0..10_000 {
+            s.apply(format!("\x01l{i}\0").as_bytes());
+        }
+        assert_eq!(s.topics.len(), MAX_SUBSCRIPTIONS);
+        assert!(s.apply(b"\x00info\0"));
+        assert!(!s.wants(b"info\0Z\x01"));
+        assert!(s.apply(b"\x01"));
+        assert!(s.wants(b"anything\0"));
+        assert!(s.apply(b"\x00"));
+        assert!(!s.wants(b"anything\0"));
     }
 }

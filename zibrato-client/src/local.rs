@@ -139,8 +139,9 @@ impl Local {
     fn push_full(&mut self, shared: &Shared, event: Event) -> Outcome {
         shared.nudge();
         if let OverflowPolicy::Block(timeout) = shared.overflow {
-            let deadline = Instant::now() + timeout;
-            while Instant::now() < deadline {
+            // A timeout too long for the clock (`Duration::MAX`) waits as long as it takes.
+            let deadline = Instant::now().checked_add(timeout);
+            while deadline.is_none_or(|deadline| Instant::now() < deadline) {
                 std::thread::yield_now();
                 if self.producer.push(event).is_ok() {
                     return Outcome::Recorded;

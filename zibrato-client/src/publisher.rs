@@ -109,6 +109,15 @@ impl Batch {
     }
 }
 
+/// `base + by`, or a year after `base` when the sum does not fit the clock: a
+/// user's `Duration::MAX` means "as long as it takes", never a panic.
+pub(crate) fn after(base: Instant, by: Duration) -> Instant {
+    const YEAR: Duration = Duration::from_secs(365 * 86_400);
+    base.checked_add(by.min(YEAR))
+        .or_else(|| base.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(base)
+}
+
 pub(crate) struct Publisher {
     shared: Arc<Shared>,
     link: Link,
@@ -147,7 +156,7 @@ impl Publisher {
             backlog_measurements: 0,
             publisher_id: zibrato_daemon::random_publisher_id(),
             telemetry: Telemetry::new(&source),
-            next_telemetry: Instant::now() + settings.stats_interval,
+            next_telemetry: after(Instant::now(), settings.stats_interval),
             settings,
         }
     }
@@ -168,7 +177,7 @@ impl Publisher {
             self.send();
             if now >= self.next_telemetry {
                 self.publish_telemetry();
-                self.next_telemetry = now + self.settings.stats_interval;
+                self.next_telemetry = after(now, self.settings.stats_interval);
             }
             let (flush, shutdown) = {
                 let requests = self
@@ -476,7 +485,7 @@ impl Publisher {
 
     /// The last handle is gone: send what is held, within the close timeout.
     fn finish(mut self) {
-        let deadline = Instant::now() + self.settings.close_timeout;
+        let deadline = after(Instant::now(), self.settings.close_timeout);
         self.flush_all();
         loop {
             if self.link.service(Instant::now()) {

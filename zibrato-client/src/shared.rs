@@ -71,7 +71,8 @@ pub(crate) struct Shared {
     pub overflow: OverflowPolicy,
     pub new_rings: Mutex<Vec<rtrb::Consumer<Event>>>,
     pub threads: Mutex<Vec<Arc<ThreadCounters>>>,
-    /// Counts for recordings made where no thread state exists (during thread exit).
+    /// Counts for recordings made where no thread state exists (during thread exit),
+    /// and those of threads that have exited.
     pub orphans: Mutex<ThreadCountersSnapshot>,
     pub publisher: PublisherCounters,
     pub requests: Mutex<Requests>,
@@ -114,31 +115,52 @@ impl Shared {
         }
     }
 
-    /// The totals of every recording thread, alive or gone.
+    /// The totals of every recording thread, alive or gone. The counters of threads
+    /// that have exited are folded into one total and let go, so a program that starts
+    /// a thread per task does not grow this list without bound.
     pub(crate) fn thread_totals(&self) -> ThreadCountersSnapshot {
-        let mut total = *self.orphans.lock().unwrap_or_else(|e| e.into_inner());
-        for counters in self
-            .threads
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            total.dropped += counters.dropped.load(Ordering::Relaxed);
-            total.rejected += counters.rejected.load(Ordering::Relaxed);
+        let mut retired = self.orphans.lock().unwrap_or_else(|e| e.into_inner());
+        let mut threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = ThreadCountersSnapshot::default();
+        threads.retain(|counters| {
+            let dropped = counters.dropped.load(Ordering::Relaxed);
+            let rejected = counters.rejected.load(Ordering::Relaxed);
+            // Only this list holds it: its thread is gone and will never write again.
+            let total = if Arc::strong_count(counters) == 1 {
+                &mut *retired
+            } else {
+                &mut live
+            };
+            total.dropped += dropped;
+            total.rejected += rejected;
+            Arc::strong_count(counters) > 1
+        });
+        ThreadCountersSnapshot {
+            dropped: retired.dropped + live.dropped,
+            rejected: retired.rejected + live.rejected,
         }
-        total
+    }
+
+    /// How many recording threads' counters are held (live threads, and exited ones
+    /// not yet folded into the totals).
+    #[cfg(test)]
+    pub(crate) fn thread_count(&self) -> usize {
+        self.threads.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Asks the publisher to send everything recorded so far and waits up to
     /// `timeout` for the queue to empty. Returns whether it did.
     pub(crate) fn flush(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        // A timeout too long for the clock (`Duration::MAX`) means no deadline.
+        let deadline = Instant::now().checked_add(timeout);
         let mut requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
         requests.flush_requested += 1;
         let ticket = requests.flush_requested;
         self.wake.notify_all();
         while requests.flush_done < ticket {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.map_or(Duration::from_secs(3600), |deadline| {
+                deadline.saturating_duration_since(Instant::now())
+            });
             if left.is_zero() {
                 return false;
             }
@@ -164,5 +186,32 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .shutdown = true;
         self.wake.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Zibrato;
+
+    #[test]
+    fn exited_threads_leave_their_counts_not_their_state() {
+        let (z, _spy) = Zibrato::spy();
+        for _ in 0..500 {
+            let z = z.clone();
+            std::thread::spawn(move || {
+                z.count("info", "task");
+                z.count("info", "bad\nname");
+            })
+            .join()
+            .unwrap();
+        }
+        let stats = z.stats();
+        assert_eq!(stats.rejected, 500, "the exited threads' counts are kept");
+        assert!(
+            z.shared().thread_count() <= 1,
+            "{} thread states held",
+            z.shared().thread_count()
+        );
+        assert_eq!(z.stats().rejected, 500, "and counted once");
     }
 }
