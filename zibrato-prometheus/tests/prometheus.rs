@@ -341,6 +341,75 @@ fn bad_command_lines_are_named() {
     );
 }
 
+/// A scrape with a deadline: the answer must come within `within`.
+fn scrape_within(port: u16, within: Duration) -> std::io::Result<String> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(within))?;
+    stream.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")?;
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer)?;
+    Ok(answer)
+}
+
+#[test]
+fn hundreds_of_slow_and_idle_clients_do_not_blind_the_scraper() {
+    let http_port = free_port_pair();
+    let listen = format!("127.0.0.1:{http_port}");
+    let worker = Daemon::start(WORKER, &["--levels", "info", "--listen", &listen]);
+    worker.wait_for_output("serving the series", WAIT);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // 150 connections that never send anything, and 150 that trickle a request head
+    // one byte every half second, reconnecting whenever the server gives up on them.
+    let idle: Vec<std::net::TcpStream> = (0..150)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", http_port)).unwrap())
+        .collect();
+    let trickler = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let head = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: yes\r\n\r\n";
+            let connect = || std::net::TcpStream::connect(("127.0.0.1", http_port)).ok();
+            let mut slow: Vec<(Option<std::net::TcpStream>, usize)> =
+                (0..150).map(|_| (connect(), 0)).collect();
+            let mut reconnects = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for (stream, sent) in &mut slow {
+                    let ok = stream
+                        .as_mut()
+                        .is_some_and(|s| s.write_all(&head[*sent % head.len()..][..1]).is_ok());
+                    *sent += 1;
+                    if !ok {
+                        *stream = connect();
+                        reconnects += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            reconnects
+        })
+    };
+    // Scrape every 200 ms for 8 s (past the 5 s head deadline): every answer comes.
+    let started = Instant::now();
+    let mut scrapes = 0;
+    while started.elapsed() < Duration::from_secs(8) {
+        let answer = scrape_within(http_port, Duration::from_secs(2))
+            .unwrap_or_else(|e| panic!("scrape {scrapes} failed: {e}"));
+        assert!(
+            answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+            "{answer:?}"
+        );
+        scrapes += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let reconnects = trickler.join().unwrap();
+    assert!(
+        reconnects > 0,
+        "the server cut the trickling clients at the deadline"
+    );
+    drop(idle);
+    assert!(scrapes >= 20);
+}
+
 #[test]
 fn idle_and_half_sent_connections_do_not_hold_up_a_scrape() {
     let http_port = free_port_pair();
