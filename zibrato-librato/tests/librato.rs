@@ -208,7 +208,7 @@ fn server_errors_then_success_deliver_every_window_exactly_once() {
             .count()
             >= 2
     );
-    p.librato.answer(Answer::TooManyRequests(1));
+    p.librato.answer(Answer::TooManyRequests("1".into()));
     // The next retry (after the backoff so far) meets a 429 with Retry-After.
     let deadline = Instant::now() + WAIT;
     while !p.librato.requests().iter().any(|(_, s)| *s == 429) {
@@ -234,6 +234,57 @@ fn server_errors_then_success_deliver_every_window_exactly_once() {
     let all = times.len();
     times.dedup();
     assert_eq!(times.len(), all, "no window was delivered twice");
+}
+
+#[test]
+fn absurd_and_malformed_retry_after_values_never_stop_delivery() {
+    let p = Pipeline::start_with(
+        "1",
+        &["--max-retry-after", "1"],
+        Answer::TooManyRequests("99999999999999999999999999".into()),
+    );
+    let z = p.client();
+    let mut total = 0;
+    // A malformed value first: for it the worker falls back on its own backoff, which
+    // grows with each failure (the unit tests of `retry_after` cover more of them).
+    let answers = [
+        "soon",
+        "18446744073709551615",
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "99999999999999999999999999",
+    ];
+    for (i, retry_after) in answers.iter().enumerate() {
+        p.librato
+            .answer(Answer::TooManyRequests(retry_after.to_string()));
+        z.count_by("info", "through.429", i as i64 + 1);
+        total += i as i64 + 1;
+        z.flush(WAIT).unwrap();
+        // Each odd value is answered, and still leads to a retry within seconds.
+        let before = p.librato.requests().len();
+        let deadline = Instant::now() + WAIT;
+        while p.librato.requests().len() < before + 2 {
+            assert!(
+                Instant::now() < deadline,
+                "no retry after Retry-After {retry_after:?}: {:?}\n{}",
+                p.librato.requests(),
+                p.worker.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    p.librato.answer(Answer::Accept);
+    p.librato.wait_for(WAIT, |g| {
+        sum_values(g, "through.429", "not_specified") >= total as f64
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let gauges = p.librato.gauges();
+    assert_eq!(
+        sum_values(&gauges, "through.429", "not_specified"),
+        total as f64,
+        "every window delivered once"
+    );
+    let output = p.worker.output();
+    assert!(!output.contains("panicked"), "{output}");
 }
 
 #[test]
@@ -415,6 +466,72 @@ fn a_hanging_librato_is_timed_out_and_retried_while_ingest_misses_nothing() {
         .sum();
     assert_eq!(lost, 0.0, "a slow backend made the worker miss frames");
     p.worker.wait_for_output("request timed out", WAIT);
+}
+
+#[test]
+fn a_backend_that_never_returns_cannot_hold_shutdown_past_its_timeout() {
+    let p = Pipeline::start_with(
+        "1",
+        &["--request-timeout", "600", "--shutdown-timeout", "1"],
+        Answer::Accept,
+    );
+    p.librato.answer(Answer::Hang);
+    let z = p.client();
+    z.count("info", "stuck");
+    z.flush(WAIT).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while !p
+        .librato
+        .requests()
+        .iter()
+        .any(|(m, s)| m == "POST" && *s == 0)
+    {
+        assert!(Instant::now() < deadline, "the worker never posted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut worker = p.worker;
+    worker.signal("TERM");
+    let status = worker
+        .wait_exit(WAIT)
+        .expect("the worker exits although the request never returns");
+    assert_eq!(status.code(), Some(1), "{}", worker.output());
+    assert!(
+        worker
+            .output()
+            .contains("did not return within the shutdown timeout")
+    );
+}
+
+#[test]
+fn a_second_stop_signal_ends_the_worker_at_once() {
+    let p = Pipeline::start_with(
+        "1",
+        &["--request-timeout", "600", "--shutdown-timeout", "600"],
+        Answer::Accept,
+    );
+    p.librato.answer(Answer::Hang);
+    let z = p.client();
+    z.count("info", "stuck");
+    z.flush(WAIT).unwrap();
+    let deadline = Instant::now() + WAIT;
+    while !p
+        .librato
+        .requests()
+        .iter()
+        .any(|(m, s)| m == "POST" && *s == 0)
+    {
+        assert!(Instant::now() < deadline, "the worker never posted");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut worker = p.worker;
+    worker.signal("INT");
+    assert!(
+        worker.wait_exit(Duration::from_millis(500)).is_none(),
+        "the first signal waits for delivery"
+    );
+    worker.signal("INT");
+    let status = worker.wait_exit(WAIT).expect("the second signal ends it");
+    assert_eq!(status.code(), Some(130));
 }
 
 #[test]

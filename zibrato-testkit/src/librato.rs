@@ -17,8 +17,8 @@ pub enum Answer {
     Accept,
     /// 401 to everything.
     Unauthorized,
-    /// 429 with `Retry-After: seconds`.
-    TooManyRequests(u64),
+    /// 429 with this `Retry-After` value, as given (seconds, an HTTP date, or nonsense).
+    TooManyRequests(String),
     /// 500.
     ServerError,
     /// Reads the request and never answers.
@@ -195,9 +195,9 @@ fn handle(mut request: Request, expected_auth: &str, state: &Mutex<State>) {
             s.hung.push(request);
             return;
         }
-        Answer::TooManyRequests(seconds) => {
+        Answer::TooManyRequests(retry_after) => {
             state.lock().unwrap().log.push((method, 429));
-            let retry = Header::from_bytes("Retry-After", seconds.to_string()).expect("header");
+            let retry = Header::from_bytes("Retry-After", retry_after.as_bytes()).expect("header");
             let _ = request.respond(
                 Response::from_string("{}")
                     .with_status_code(429)

@@ -55,6 +55,11 @@ pub struct WorkerArgs {
     #[arg(long, env = "ZIBRATO_MAX_PENDING_WINDOWS", default_value = "120")]
     pub max_pending_windows: usize,
 
+    /// The longest wait a service may ask for with `Retry-After`, in seconds; a longer
+    /// (or absurd) value is cut to this.
+    #[arg(long, env = "ZIBRATO_MAX_RETRY_AFTER", default_value = "300", value_parser = parse_seconds)]
+    pub max_retry_after: Duration,
+
     /// Seconds allowed at shutdown to deliver the last window.
     #[arg(long, env = "ZIBRATO_SHUTDOWN_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
     pub shutdown_timeout: Duration,

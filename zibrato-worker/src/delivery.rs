@@ -14,15 +14,16 @@ use crate::{Backend, DeliveryError, Window, WorkerStats};
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// The longest wait a service may ask for (`Retry-After`): a larger or absurd value is
-/// cut to this, so one odd header cannot stall delivery for hours (or overflow the
-/// clock).
+/// The longest wait [`retry_after`](crate::retry_after) reads from a header: a larger or
+/// absurd value is cut to this, so one odd header cannot stall delivery for hours (or
+/// overflow the clock). `--max-retry-after` may cut it shorter.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// Settings of the delivery thread.
 pub(crate) struct Delivery {
     pub max_pending: usize,
     pub shutdown_timeout: Duration,
+    pub max_retry_after: Duration,
     pub stats: Arc<WorkerStats>,
     pub shutdown: Shutdown,
 }
@@ -130,8 +131,8 @@ impl Delivery {
                 }
                 Err(DeliveryError::Retry { reason, after }) => {
                     self.stats.delivery_errors.fetch_add(1, Ordering::Relaxed);
-                    let delay =
-                        after.map_or_else(|| backoff(attempt), |after| after.min(MAX_RETRY_AFTER));
+                    let delay = after
+                        .map_or_else(|| backoff(attempt), |after| after.min(self.max_retry_after));
                     attempt = attempt.saturating_add(1);
                     next_try = Instant::now().checked_add(delay).unwrap_or_else(far_future);
                     if let Some(suppressed) = failures.check() {

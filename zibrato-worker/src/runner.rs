@@ -68,6 +68,7 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
     let delivery = Delivery {
         max_pending: args.max_pending_windows.max(1),
         shutdown_timeout: args.shutdown_timeout,
+        max_retry_after: args.max_retry_after,
         stats: Arc::clone(&stats),
         shutdown: shutdown.clone(),
     };
