@@ -26,6 +26,22 @@ pub fn require_statsd() -> Option<std::path::PathBuf> {
         .flatten()
 }
 
+/// The preload library of libfaketime (Debian's `faketime`), or `None` (skip loudly;
+/// panic under `ZIBRATO_REQUIRE_TOOLS=1`) when it is not installed.
+pub fn require_libfaketime() -> Option<std::path::PathBuf> {
+    let found = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/faketime/libfaketime.so.1",
+    ]
+    .into_iter()
+    .map(std::path::PathBuf::from)
+    .find(|p| p.exists());
+    present_or_skip(found.is_some(), "libfaketime", "apt-get install faketime")
+        .then_some(found)
+        .flatten()
+}
+
 fn present_or_skip(ok: bool, tool: &str, install_hint: &str) -> bool {
     if ok {
         return true;

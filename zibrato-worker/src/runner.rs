@@ -355,16 +355,17 @@ impl Schedule {
         }
     }
 
-    /// Closes the current window at `now` (wall clock `wall_us`): returns its stamp and
-    /// sets the next close for the next wall-clock boundary, kept between half an
-    /// interval and one and a half intervals away whatever the wall clock did, and
-    /// after a stall (a suspended process) skipping the windows that were missed.
+    /// Closes the current window at `now` (wall clock `wall_us`, read at `now`): returns
+    /// its stamp and sets the next close for the next wall-clock boundary, kept between
+    /// half an interval and one and a half intervals away whatever the wall clock did,
+    /// and after a stall (a suspended process) skipping the windows that were missed.
     fn advance(&mut self, wall_us: u64, now: Instant) -> u64 {
         let stamp = self.stamp(wall_us);
         let until_boundary = Duration::from_micros(self.interval_us - wall_us % self.interval_us);
         let wait = until_boundary.clamp(self.interval / 2, self.interval.saturating_mul(3) / 2);
-        let next = later(self.next_flush, wait);
-        self.next_flush = if next <= now { later(now, wait) } else { next };
+        // From `now`, the moment the wall clock was read: from the planned time, a late
+        // flush would pull the next one early, and the next earlier still.
+        self.next_flush = later(now, wait);
         stamp
     }
 
@@ -453,6 +454,14 @@ mod tests {
         now = schedule.next_flush + Duration::from_secs(60);
         schedule.advance(b + 86_470 * S, now);
         assert!(schedule.next_flush > now);
+        // A flush that runs late does not pull the next one early.
+        let planned = schedule.next_flush;
+        now = planned + Duration::from_millis(300);
+        schedule.advance(b + 86_480 * S + 300_000, now);
+        assert_eq!(schedule.next_flush - now, Duration::from_millis(9_700));
+        let planned = schedule.next_flush;
+        schedule.advance(b + 86_490 * S, planned);
+        assert_eq!(schedule.next_flush - planned, Duration::from_secs(10));
     }
 
     #[test]
