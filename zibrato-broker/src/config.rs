@@ -37,7 +37,8 @@ pub struct Config {
     #[arg(long, env = "ZIBRATO_WORKER_HWM", default_value = "10000")]
     pub worker_hwm: NonZeroU32,
 
-    /// Most topics (levels) subscribed at once across all workers. Only a level's
+    /// Most topics (levels) subscribed at once across this broker's workers (and as many
+    /// again for an `--upstream` broker's). Only a level's
     /// topic or the empty topic is accepted; a subscription past the bound or of any
     /// other form is not passed on to publishers, and is counted and logged.
     #[arg(long, env = "ZIBRATO_MAX_SUBSCRIPTIONS", default_value = "1024")]

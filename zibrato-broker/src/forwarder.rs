@@ -32,7 +32,11 @@ pub struct Broker {
     telemetry: Telemetry,
     stats_interval: Duration,
     limiters: Vec<RateLimiter>,
-    subscriptions: Subscriptions,
+    /// What this broker's workers subscribe to, and what the upstream broker's do: kept
+    /// apart, so each passes on its own first subscription and last withdrawal of a
+    /// topic, and the XSUB socket counts them together (a topic both want stays
+    /// wanted when one side leaves).
+    subscriptions: [Subscriptions; 2],
     refusal_log: RateLimiter,
 }
 
@@ -112,7 +116,10 @@ impl Broker {
                 .iter()
                 .map(|_| RateLimiter::new(Duration::from_secs(10)))
                 .collect(),
-            subscriptions: Subscriptions::new(config.max_subscriptions.get() as usize),
+            subscriptions: [
+                Subscriptions::new(config.max_subscriptions.get() as usize),
+                Subscriptions::new(config.max_subscriptions.get() as usize),
+            ],
             refusal_log: RateLimiter::new(Duration::from_secs(10)),
         })
     }
@@ -300,7 +307,8 @@ impl Broker {
                 }
             };
             self.stats.subscription_changes += 1;
-            let verdict = self.subscriptions.judge(&msg);
+            let side_index = usize::from(matches!(side, Side::Upstream));
+            let verdict = self.subscriptions[side_index].judge(&msg);
             let topic = || {
                 String::from_utf8_lossy(msg.get(1..).unwrap_or_default())
                     .trim_end_matches('\0')
@@ -326,7 +334,7 @@ impl Broker {
                     }
                 }
             }
-            self.stats.subscriptions = self.subscriptions.len() as u64;
+            self.stats.subscriptions = self.subscriptions.iter().map(|s| s.len() as u64).sum();
         }
     }
 

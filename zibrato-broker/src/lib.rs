@@ -41,5 +41,4 @@ pub use accept::{Accepted, DropReason, accept};
 pub use config::Config;
 pub use error::BrokerError;
 pub use forwarder::Broker;
-pub use subscriptions::{Subscriptions, Verdict};
 pub use telemetry::Stats;

@@ -6,7 +6,7 @@ use zibrato_wire::Level;
 
 /// What became of one subscription message from a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Pass it on to the publishers.
     Forward,
     /// An unsubscription of something never passed on: nothing to do.
@@ -28,14 +28,14 @@ pub enum Verdict {
 /// ZeroMQ's worker-side socket reports a topic once when its first subscriber comes
 /// and once when its last one goes, so the set holds each live topic once.
 #[derive(Debug)]
-pub struct Subscriptions {
+pub(crate) struct Subscriptions {
     topics: HashSet<Box<[u8]>>,
     max: usize,
 }
 
 impl Subscriptions {
     /// Passes on at most `max` topics at once.
-    pub fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         Subscriptions {
             topics: HashSet::new(),
             max,
@@ -43,7 +43,7 @@ impl Subscriptions {
     }
 
     /// Decides on one subscription message (`1` or `0`, then the topic).
-    pub fn judge(&mut self, message: &[u8]) -> Verdict {
+    pub(crate) fn judge(&mut self, message: &[u8]) -> Verdict {
         let Some((&kind, topic)) = message.split_first() else {
             return Verdict::Malformed;
         };
@@ -64,13 +64,8 @@ impl Subscriptions {
     }
 
     /// How many topics are passed on now.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.topics.len()
-    }
-
-    /// Whether no topic is passed on.
-    pub fn is_empty(&self) -> bool {
-        self.topics.is_empty()
     }
 }
 

@@ -280,6 +280,30 @@ fn a_local_broker_feeds_a_central_one_and_subscriptions_flow_down() {
 }
 
 #[test]
+fn a_level_wanted_both_here_and_upstream_stays_wanted_when_one_leaves() {
+    let central_port = free_port_pair();
+    let _central = start_broker(central_port, &[]);
+    let local_port = free_port_pair();
+    let upstream = format!("tcp://127.0.0.1:{central_port}");
+    let _local = start_broker(local_port, &["--upstream", &upstream]);
+
+    let central_worker = Subscriber::routed(central_port, &["info"], WAIT);
+    let mut publisher = Publisher::connect(local_port);
+    publisher.wait_for_subscription(b"info\0", WAIT);
+    let local_worker = Subscriber::routed(local_port, &["info"], WAIT);
+    // The local worker leaves: the central one still wants `info`, so the publisher
+    // must keep the subscription.
+    drop(local_worker);
+    assert!(
+        !publisher.has_unsubscription(b"info\0", Duration::from_millis(1500)),
+        "the publisher was told nobody wants info"
+    );
+    publisher.send(&counter("info", 0, "still.wanted"));
+    let got = central_worker.drain(Duration::from_millis(500));
+    assert_eq!(levels_of(&got), ["info"]);
+}
+
+#[test]
 fn a_subscriber_that_never_reads_does_not_hold_up_the_others() {
     let port = free_port_pair();
     let _broker = start_broker(port, &[]);

@@ -88,6 +88,35 @@ impl Publisher {
         }
     }
 
+    /// Whether an unsubscription of `topic` arrives within `timeout`.
+    pub fn has_unsubscription(&mut self, topic: &[u8], timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if self
+                .socket
+                .poll(zmq::POLLIN, left.as_millis().clamp(1, 100) as i64)
+                .unwrap()
+                > 0
+            {
+                let msg = self.socket.recv_bytes(0).unwrap();
+                match msg.split_first() {
+                    Some((&1, t)) => self.subscribed.push(t.to_vec()),
+                    Some((&0, t)) => {
+                        self.subscribed.retain(|s| s != t);
+                        if t == topic {
+                            return true;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
     /// The topics subscribed now, as far as this publisher has read them.
     pub fn subscribed_topics(&mut self) -> Vec<Vec<u8>> {
         while let Ok(msg) = self.socket.recv_bytes(zmq::DONTWAIT) {
