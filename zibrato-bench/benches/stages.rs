@@ -3,13 +3,18 @@
 //! and the worker's aggregation (`Aggregator::ingest`: intern, look up the series, add
 //! every value).
 //!
+//! The worker also at its series cap: frames of names it has never seen (a publisher
+//! with ids in its names), every one folded into the overflow series, beside the same
+//! aggregator ingesting series it holds.
+//!
 //! `cargo bench -p zibrato-bench --bench stages`
 
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use zibrato_bench::realistic::{events, frames};
+use zibrato_bench::realistic::{Event, events, frames, series_kind};
 use zibrato_wire::Frame;
+use zibrato_wire::Value;
 use zibrato_worker::Aggregator;
 
 /// Frames of `per_frame` measurements over `series` series.
@@ -56,9 +61,53 @@ fn worker_aggregate(c: &mut Criterion) {
     g.finish();
 }
 
+fn worker_at_the_cap(c: &mut Criterion) {
+    let mut g = c.benchmark_group("worker_at_cap");
+    g.throughput(Throughput::Elements(1024));
+    let now = Instant::now();
+    let known = stream(10_000, 1024);
+    // 200 frames of 1 024 names never seen before, and never interned (past the cap).
+    let fresh: Vec<Event> = (0..200 * 1024)
+        .map(|k| {
+            let series = 1_000_000 + k;
+            let value = match series_kind(series) {
+                zibrato_wire::Kind::Counter => Value::Counter(1),
+                zibrato_wire::Kind::Timer => Value::Timer(50_000 + k as u64),
+                zibrato_wire::Kind::Gauge => Value::Gauge(k as f64),
+            };
+            Event { series, value }
+        })
+        .collect();
+    let fresh = frames(&fresh, 1024);
+    let filled = |max_series: usize| {
+        let mut aggregator = Aggregator::new(vec![0.5, 0.9, 0.99], Duration::from_secs(300))
+            .with_max_series(max_series);
+        for bytes in &known {
+            aggregator.ingest(&Frame::decode(bytes).expect("valid"), now);
+        }
+        aggregator
+    };
+    for (case, max_series, frames) in [
+        ("below_cap_known_series", 20_000, &known),
+        ("at_cap_known_series", 10_000, &known),
+        ("at_cap_new_names", 10_000, &fresh),
+    ] {
+        let mut aggregator = filled(max_series);
+        g.bench_with_input(BenchmarkId::new(case, 10_000), frames, |b, frames| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) % frames.len();
+                let frame = Frame::decode(&frames[i]).expect("valid");
+                aggregator.ingest(&frame, now)
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = broker_accept, worker_aggregate
+    targets = broker_accept, worker_aggregate, worker_at_the_cap
 }
 criterion_main!(benches);

@@ -30,6 +30,7 @@ pub enum OverflowPolicy {
     /// Wait up to this long for room: a full thread buffer makes the recording call
     /// wait, and a full backlog stops the publisher taking from thread buffers (so
     /// recording calls wait in turn). What still does not fit is dropped.
+    /// `Duration::MAX` waits as long as it takes.
     Block(Duration),
 }
 
@@ -141,6 +142,9 @@ impl Builder {
 
     /// How long a frame may wait for more measurements before it is sent (default
     /// 10 ms). Shorter means fresher data and more, smaller frames.
+    ///
+    /// Every duration the client takes may be as long as `Duration::MAX`, which means
+    /// "no deadline": nothing overflows and nothing panics.
     pub fn linger(mut self, linger: Duration) -> Self {
         self.linger = linger;
         self

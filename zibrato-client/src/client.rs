@@ -307,7 +307,8 @@ impl Zibrato {
     }
 
     /// Sends everything recorded so far (by any thread, before this call) and waits
-    /// up to `timeout` for the broker to take it.
+    /// up to `timeout` for the broker to take it (`Duration::MAX`: for as long as it
+    /// takes).
     ///
     /// # Errors
     ///

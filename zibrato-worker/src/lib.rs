@@ -17,9 +17,19 @@
 //! * **Gauges** keep count, sum, min, max, sum of squares and the last reading.
 //! * **Timers** keep the same summary, in nanoseconds, and percentiles (p50, p90, p95,
 //!   p99 by default) from a [`DurationSketch`], a mergeable log-linear sketch within
-//!   0.8 % relative error. Memory is bounded by the number of series — at most about
-//!   17 KiB of sketch per timer, typically 1–3 KiB — never by the number of
-//!   measurements.
+//!   0.8 % relative error for values within a factor of 65 536 of the window's largest.
+//!   Memory is bounded by the number of series — at most 4 KiB of sketch per timer,
+//!   typically 1–3 KiB — never by the number of measurements.
+//!
+//! # Limits
+//!
+//! At most `--max-series` live series (20 000 by default) are held. A measurement of a
+//! new series past the limit is added to the series [`OVERFLOW_NAME`]
+//! (`zibrato.overflow`) of its level and kind instead, its strings are not kept, and it
+//! is counted (`zibrato.worker.overflow_measurements`) and warned about at a limited
+//! rate with an example name. Publishers' sequence numbers are tracked for at most
+//! [`SequenceTracker::DEFAULT_CAPACITY`] (publisher, level) pairs. So whatever names
+//! and publisher ids arrive, memory stays bounded.
 //!
 //! Windows end on multiples of the flush interval since the Unix epoch, whether or not
 //! anything arrives; `measure_time` is the end of the window, so workers with the same
@@ -28,13 +38,22 @@
 //! # Failures
 //!
 //! The backend removes from a [`Window`] what it delivered; what is left is retried
-//! with exponential backoff and jitter (or after the service's `Retry-After`), from a
-//! queue of at most `--max-pending-windows` windows; beyond it the oldest are dropped,
-//! counted and logged. A [`DeliveryError::Fatal`] (credentials refused) stops the
-//! worker with a failure exit code.
+//! with exponential backoff and jitter (or after the service's `Retry-After`, read with
+//! [`retry_after`] and cut to `--max-retry-after`), from a queue of at most
+//! `--max-pending-windows` windows; beyond it the oldest are dropped, counted and
+//! logged. A [`DeliveryError::Fatal`] (credentials refused) stops the worker with a
+//! failure exit code.
 //!
 //! On SIGTERM, SIGINT or SIGQUIT the worker stops reading, flushes what it holds,
-//! delivers within `--shutdown-timeout`, and exits 0.
+//! delivers within `--shutdown-timeout`, and exits 0 — or 1 if a backend call is still
+//! under way a second past the timeout. A second stop signal ends it at once (status
+//! 130); a panic on any thread ends it with status 101.
+//!
+//! # Time
+//!
+//! Windows close on the monotonic clock at the wall clock's interval boundaries, kept
+//! between half and one and a half intervals apart, and are stamped from the wall clock,
+//! each later than the last: a stepped wall clock neither stops nor floods them.
 //!
 //! # Self-metrics
 //!
@@ -44,7 +63,8 @@
 //! window:
 //! `zibrato.worker.frames`, `.measurements`, `.malformed`, `.lost_frames` (from the
 //! publishers' sequence numbers), `.flushes`, `.delivery_errors`, `.dropped_windows`,
-//! `.rejected_series`, `.delivered_series`, and the gauge `zibrato.worker.series`. They
+//! `.rejected_series`, `.delivered_series`, `.overflow_measurements`, and the gauge
+//! `zibrato.worker.series`. They
 //! join windows that hold measurements, so an idle worker stays silent; being
 //! increases, they lose nothing by waiting.
 
