@@ -82,6 +82,7 @@ impl DurationSketch {
             index = index.max((last + 1).saturating_sub(MAX_BUCKETS as u32));
             if index < self.first {
                 let grow = (self.first - index) as usize;
+                self.room_for(self.counts.len() + grow);
                 self.counts.splice(0..0, std::iter::repeat_n(0, grow));
                 self.first = index;
             }
@@ -111,7 +112,22 @@ impl DurationSketch {
             self.counts[0] = self.counts[0].saturating_add(folded);
             self.first = new_first;
         }
-        self.counts.resize((index - self.first) as usize + 1, 0);
+        let len = (index - self.first) as usize + 1;
+        self.room_for(len);
+        self.counts.resize(len, 0);
+    }
+
+    /// Makes room for `len` counts, growing by doubling as a `Vec` does but never past
+    /// [`MAX_BUCKETS`], so a sketch's allocation (not only its length) stays within
+    /// 4 KiB.
+    fn room_for(&mut self, len: usize) {
+        if len > self.counts.capacity() {
+            let target = len
+                .max(self.counts.capacity() * 2)
+                .min(MAX_BUCKETS)
+                .max(len);
+            self.counts.reserve_exact(target - self.counts.len());
+        }
     }
 
     /// How many values were added.

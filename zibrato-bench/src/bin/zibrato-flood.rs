@@ -6,9 +6,10 @@
 //! cargo build --release --workspace --bins && target/release/zibrato-flood
 //! ```
 //!
-//! Two runs, each with a fresh worker: ordinary traffic (a realistic mix over
-//! `--series` series) and a flood (every name new), both at `--rate` measurements per
-//! second for `--seconds`. Reports the worker's resident memory each few seconds and
+//! Three runs, each with a fresh worker: ordinary traffic (a realistic mix over
+//! `--series` series), a flood (every name new), and the worst case the cap allows (as
+//! many timers as `--max-series`, each sketch at its widest), all at `--rate`
+//! measurements per second for `--seconds`. Reports the worker's resident memory each few seconds and
 //! its peak, and how much the worker received (its own totals at SIGTERM).
 
 use std::process::{Child, Command, Stdio};
@@ -156,4 +157,19 @@ fn main() {
         .collect();
     let fresh = frames(&fresh, PER_FRAME);
     run(&cli, "every name new", &fresh);
+    // The worst the cap allows: as many timers as --max-series, each with readings
+    // from 1 ns to 2^60 ns, so every sketch holds its largest span (4 KiB).
+    let cap = cli.max_series.unwrap_or(20_000) as usize;
+    let widest: Vec<Event> = (0..cap * 64)
+        .map(|k| Event {
+            series: k % cap,
+            value: Value::Timer(1u64 << ((k / cap) % 61)),
+        })
+        .collect();
+    let widest = frames(&widest, PER_FRAME);
+    run(
+        &cli,
+        &format!("worst case at the cap: {cap} timers, 1 ns to 2^60 ns"),
+        &widest,
+    );
 }
