@@ -74,6 +74,7 @@ pub struct Builder {
     close_timeout: Duration,
     max_series: usize,
     connect_grace: Duration,
+    level_grace: Duration,
     stats_interval: Duration,
     sink: SinkKind,
 }
@@ -108,6 +109,7 @@ impl Default for Builder {
             close_timeout: Duration::from_secs(1),
             max_series: 100_000,
             connect_grace: Duration::from_millis(250),
+            level_grace: Duration::from_secs(30),
             stats_interval: Duration::from_secs(10),
             sink: SinkKind::Zmq,
         }
@@ -198,6 +200,17 @@ impl Builder {
         self
     }
 
+    /// How long a level keeps being batched and held after its last subscriber went
+    /// away — a worker restarting, or the broker (default 30 s, long enough for a
+    /// supervised restart). Its frames wait in the backlog (within
+    /// [`max_backlog_bytes`](Self::max_backlog_bytes)) and are sent when a subscriber
+    /// returns; past the grace they are counted as filtered, and a level nobody ever
+    /// subscribed to is filtered at once.
+    pub fn level_grace(mut self, grace: Duration) -> Self {
+        self.level_grace = grace;
+        self
+    }
+
     /// How often the client publishes its own counters on the level `zibrato`
     /// (default 10 s).
     pub fn stats_interval(mut self, interval: Duration) -> Self {
@@ -259,6 +272,7 @@ impl Builder {
             max_frame_bytes: self.max_frame_bytes,
             max_backlog_bytes: self.max_backlog_bytes,
             close_timeout: self.close_timeout,
+            level_grace: self.level_grace,
             stats_interval: self.stats_interval,
             source: self.source.clone(),
         };

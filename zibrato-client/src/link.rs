@@ -119,6 +119,9 @@ impl ZmqLink {
             .set_sndhwm(options.hwm)
             .map_err(zmq_err("set the high-water mark"))?;
         set_xpub_nodrop(&mut socket).map_err(zmq_err("make a full queue visible (XPUB_NODROP)"))?;
+        socket
+            .set_xpub_verbose(true)
+            .map_err(zmq_err("report every subscription (XPUB_VERBOSE)"))?;
         // Heartbeats notice a broker that vanished without closing the connection.
         socket
             .set_heartbeat_ivl(1000)
@@ -168,9 +171,12 @@ impl ZmqLink {
                 self.state = State::Joining(now);
             } else if event == SocketEvent::DISCONNECTED {
                 info!(endpoint = %self.endpoint, "lost the broker; buffering until it is back");
-                // The subscriptions are not cleared here: XPUB itself reports the
-                // unsubscriptions of the lost connection, and does so correctly even when
-                // the new connection subscribed before the old one was torn down.
+                // The lost broker's subscriptions go with it (the publisher holds the
+                // levels they named for its grace): a broker that comes back must say
+                // again what its workers want. The socket is verbose, so it reports
+                // every subscription of the new connection, also of a topic the old one
+                // still held when it arrived.
+                self.subscribed = Subscribed::default();
                 self.state = State::Down;
                 changed = true;
             }

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use hashbrown::HashMap;
 use rustc_hash::FxBuildHasher;
-use tracing::warn;
-use zibrato_daemon::{SELF_METRICS_LEVEL, Telemetry, now_us};
+use tracing::{info, warn};
+use zibrato_daemon::{RateLimiter, SELF_METRICS_LEVEL, Telemetry, now_us};
 use zibrato_wire::{
     Error as WireError, FrameBuilder, Header, Kind, Level, SeriesId as FrameSeries, StringId, Value,
 };
@@ -33,12 +33,15 @@ pub(crate) struct Settings {
     pub max_frame_bytes: usize,
     pub max_backlog_bytes: usize,
     pub close_timeout: Duration,
+    pub level_grace: Duration,
     pub stats_interval: Duration,
     pub source: Option<String>,
 }
 
 /// A frame ready to send.
 struct Outgoing {
+    /// The level's index, or `None` for the client's own self-metrics.
+    level: Option<usize>,
     bytes: Vec<u8>,
     measurements: u64,
     /// Self-metrics: never dropped by the overflow policy, since their counters are
@@ -118,6 +121,39 @@ pub(crate) fn after(base: Instant, by: Duration) -> Instant {
         .unwrap_or(base)
 }
 
+/// What becomes of a level's measurements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// A subscriber wants them: send.
+    Yes,
+    /// The last subscriber went away less than the level grace ago: batch and hold.
+    Held,
+    /// Nobody wants them (never did, or not for longer than the grace): filter.
+    No,
+}
+
+/// A level's state after a subscription change: wanted, held while `lost_at` is less
+/// than `grace` ago (set when it stops being wanted), or not wanted.
+fn judge(
+    wanted: bool,
+    before: Want,
+    lost_at: &mut Option<Instant>,
+    now: Instant,
+    grace: Duration,
+) -> Want {
+    if wanted {
+        *lost_at = None;
+        return Want::Yes;
+    }
+    if before == Want::Yes {
+        *lost_at = Some(now);
+    }
+    match *lost_at {
+        Some(lost) if now.saturating_duration_since(lost) < grace => Want::Held,
+        _ => Want::No,
+    }
+}
+
 pub(crate) struct Publisher {
     shared: Arc<Shared>,
     link: Link,
@@ -125,7 +161,18 @@ pub(crate) struct Publisher {
     rings: Vec<rtrb::Consumer<Event>>,
     series: Vec<SeriesInfo>,
     levels: Vec<Arc<str>>,
-    wanted: Vec<bool>,
+    /// Whether each level is wanted by a subscriber, held for one, or neither.
+    want: Vec<Want>,
+    /// When each level lost its last subscriber, while it has none.
+    lost_at: Vec<Option<Instant>>,
+    /// The same for the level of the client's own self-metrics.
+    self_want: Want,
+    self_lost_at: Option<Instant>,
+    /// Nothing in the backlog can be sent before this (all of it is held), unless a
+    /// frame arrives or the subscriptions change.
+    stalled_until: Option<Instant>,
+    hold_log: RateLimiter,
+    backlog_log: RateLimiter,
     batches: Vec<Batch>,
     sequences: Vec<u64>,
     backlog: VecDeque<Outgoing>,
@@ -148,7 +195,13 @@ impl Publisher {
             rings: Vec::new(),
             series: Vec::new(),
             levels: Vec::new(),
-            wanted: Vec::new(),
+            want: Vec::new(),
+            lost_at: Vec::new(),
+            self_want: Want::No,
+            self_lost_at: None,
+            stalled_until: None,
+            hold_log: RateLimiter::new(Duration::from_secs(10)),
+            backlog_log: RateLimiter::new(Duration::from_secs(10)),
             batches: Vec::new(),
             sequences: Vec::new(),
             backlog: VecDeque::new(),
@@ -284,7 +337,7 @@ impl Publisher {
         }
         let info = &self.series[id];
         let level = usize::from(info.level);
-        if self.link.is_up() && !self.wanted[level] {
+        if self.link.is_up() && self.want[level] == Want::No {
             add(&self.shared.publisher.filtered, 1);
             return;
         }
@@ -320,14 +373,57 @@ impl Publisher {
                 .push(Batch::new(level, self.settings.max_frame_bytes));
             self.sequences.push(0);
         }
-        self.wanted = self
-            .levels
+        let now = Instant::now();
+        let grace = self.settings.level_grace;
+        self.want.resize(self.levels.len(), Want::No);
+        self.lost_at.resize(self.levels.len(), None);
+        for level in 0..self.levels.len() {
+            let wanted = Level::new(&self.levels[level])
+                .is_ok_and(|l| self.link.wants(l.topic().as_bytes()));
+            let before = self.want[level];
+            self.want[level] = judge(wanted, before, &mut self.lost_at[level], now, grace);
+            if self.want[level] != before && self.want[level] != Want::Yes && before != Want::No {
+                self.log_hold(level);
+            }
+        }
+        let wanted =
+            Level::new(SELF_METRICS_LEVEL).is_ok_and(|l| self.link.wants(l.topic().as_bytes()));
+        self.self_want = judge(wanted, self.self_want, &mut self.self_lost_at, now, grace);
+        self.stalled_until = None;
+    }
+
+    /// Says, at a limited rate, that a level lost its subscribers (held) or that its
+    /// grace ran out (filtered from now on).
+    fn log_hold(&mut self, level: usize) {
+        let Some(suppressed) = self.hold_log.check() else {
+            return;
+        };
+        let name = &self.levels[level];
+        match self.want[level] {
+            Want::Held => info!(
+                level = %name,
+                grace = ?self.settings.level_grace,
+                suppressed,
+                "no subscriber for this level now; holding its frames until one returns"
+            ),
+            _ => warn!(
+                level = %name,
+                grace = ?self.settings.level_grace,
+                suppressed,
+                "no subscriber for this level for longer than the grace; its measurements are filtered"
+            ),
+        }
+    }
+
+    /// When the next held level's grace runs out.
+    fn next_grace_end(&self) -> Option<Instant> {
+        self.lost_at
             .iter()
-            .map(|l| match Level::new(l) {
-                Ok(level) => self.link.wants(level.topic().as_bytes()),
-                Err(_) => false,
-            })
-            .collect();
+            .zip(&self.want)
+            .chain([(&self.self_lost_at, &self.self_want)])
+            .filter(|(_, want)| **want == Want::Held)
+            .filter_map(|(lost, _)| lost.map(|l| after(l, self.settings.level_grace)))
+            .min()
     }
 
     fn seal_due(&mut self, now: Instant) {
@@ -369,6 +465,7 @@ impl Publisher {
             Ok(bytes) => {
                 self.sequences[level] = self.sequences[level].wrapping_add(1);
                 self.enqueue(Outgoing {
+                    level: Some(level),
                     bytes,
                     measurements,
                     essential: false,
@@ -388,6 +485,7 @@ impl Publisher {
             _ if frame.essential => {}
             OverflowPolicy::DropNewest if over(self.backlog_bytes) && !self.backlog.is_empty() => {
                 add(&self.shared.publisher.dropped_backlog, frame.measurements);
+                self.log_backlog_full();
                 return;
             }
             OverflowPolicy::DropOldest => {
@@ -400,6 +498,7 @@ impl Publisher {
                     };
                     self.forget(&old);
                     add(&self.shared.publisher.dropped_backlog, old.measurements);
+                    self.log_backlog_full();
                 }
             }
             _ => {}
@@ -407,7 +506,21 @@ impl Publisher {
         self.backlog_bytes += frame.bytes.len();
         self.backlog_measurements += frame.measurements;
         self.backlog.push_back(frame);
+        self.stalled_until = None;
         self.publish_backlog_size();
+    }
+
+    /// Says, at a limited rate, that the backlog (what the broker has not taken, and
+    /// what is held for absent subscribers) is full and measurements are dropped.
+    fn log_backlog_full(&mut self) {
+        if let Some(suppressed) = self.backlog_log.check() {
+            warn!(
+                max_backlog_bytes = self.settings.max_backlog_bytes,
+                dropped_total = self.shared.publisher.dropped_backlog.load(Ordering::Relaxed),
+                suppressed,
+                "the backlog is full (broker away, or subscribers away within the level grace); dropping measurements"
+            );
+        }
     }
 
     fn forget(&mut self, frame: &Outgoing) {
@@ -429,23 +542,54 @@ impl Publisher {
     }
 
     fn send(&mut self) {
-        if !self.link.is_up() {
+        if !self.link.is_up() || self.backlog.is_empty() {
             return;
         }
-        while let Some(frame) = self.backlog.front() {
-            if !self.link.wants(&frame.bytes) {
-                add(&self.shared.publisher.filtered, frame.measurements);
-            } else if self.link.send(&frame.bytes).is_ok() {
-                let counters = &self.shared.publisher;
-                add(&counters.frames_sent, 1);
-                add(&counters.measurements_sent, frame.measurements);
-                add(&counters.bytes_sent, frame.bytes.len() as u64);
-            } else {
-                break;
+        let now = Instant::now();
+        if self.stalled_until.is_some_and(|until| now < until) {
+            return;
+        }
+        if self.next_grace_end().is_some_and(|end| now >= end) {
+            self.refresh_wanted();
+        }
+        // Frames of held levels stay, in order, ahead of what is not yet tried.
+        let mut held = VecDeque::new();
+        let mut full = false;
+        while let Some(frame) = self.backlog.pop_front() {
+            let want = match frame.level {
+                Some(level) => self.want.get(level).copied().unwrap_or(Want::No),
+                None => self.self_want,
+            };
+            match want {
+                Want::Held => {
+                    held.push_back(frame);
+                    continue;
+                }
+                Want::No => add(&self.shared.publisher.filtered, frame.measurements),
+                Want::Yes => {
+                    if self.link.send(&frame.bytes).is_err() {
+                        self.backlog.push_front(frame);
+                        full = true;
+                        break;
+                    }
+                    let counters = &self.shared.publisher;
+                    add(&counters.frames_sent, 1);
+                    add(&counters.measurements_sent, frame.measurements);
+                    add(&counters.bytes_sent, frame.bytes.len() as u64);
+                }
             }
-            if let Some(frame) = self.backlog.pop_front() {
-                self.forget(&frame);
-            }
+            self.forget(&frame);
+        }
+        while let Some(frame) = held.pop_back() {
+            self.backlog.push_front(frame);
+        }
+        if !full && !self.backlog.is_empty() {
+            // Everything left is held: nothing to do until a frame comes, the
+            // subscriptions change, or a grace runs out.
+            self.stalled_until = Some(
+                self.next_grace_end()
+                    .unwrap_or_else(|| after(now, Duration::from_secs(1))),
+            );
         }
         self.publish_backlog_size();
     }
@@ -467,15 +611,14 @@ impl Publisher {
             ),
         ];
         let gauges = [("zibrato.client.backlog_bytes", self.backlog_bytes as f64)];
-        let wanted =
-            Level::new(SELF_METRICS_LEVEL).is_ok_and(|l| self.link.wants(l.topic().as_bytes()));
-        if self.link.is_up() && !wanted {
+        if self.link.is_up() && self.self_want == Want::No {
             // Nobody listens: keep the totals, they go out as increases later.
             return;
         }
         if let Ok(bytes) = self.telemetry.encode(&counters, &gauges) {
             let measurements = (counters.len() + gauges.len()) as u64;
             self.enqueue(Outgoing {
+                level: None,
                 bytes,
                 measurements,
                 essential: true,
@@ -483,10 +626,12 @@ impl Publisher {
         }
     }
 
-    /// The last handle is gone: send what is held, within the close timeout.
+    /// The last handle is gone: send what is held, within the close timeout, with a
+    /// last report of the client's own counters.
     fn finish(mut self) {
         let deadline = after(Instant::now(), self.settings.close_timeout);
         self.flush_all();
+        self.publish_telemetry();
         loop {
             if self.link.service(Instant::now()) {
                 self.refresh_wanted();

@@ -19,7 +19,8 @@ pub struct Stats {
     /// Measurements dropped from the backlog of frames (broker away or slow for longer
     /// than the backlog holds, or not taken before the client closed).
     pub dropped_backlog: u64,
-    /// Measurements of levels no worker subscribes to, discarded before encoding.
+    /// Measurements of levels no worker subscribes to (never did, or not for longer
+    /// than the level grace), discarded.
     pub filtered: u64,
     /// Frames handed to ZeroMQ.
     pub frames_sent: u64,
@@ -27,7 +28,8 @@ pub struct Stats {
     pub measurements_sent: u64,
     /// Bytes in those frames.
     pub bytes_sent: u64,
-    /// Frames waiting in the backlog now.
+    /// Frames waiting in the backlog now, including those held for a level whose
+    /// subscribers are away (within the level grace).
     pub queued_frames: u64,
     /// Measurements in those frames.
     pub queued_measurements: u64,
