@@ -44,6 +44,17 @@ pub struct Config {
     #[arg(long, env = "ZIBRATO_MAX_SUBSCRIPTIONS", default_value = "1024")]
     pub max_subscriptions: NonZeroU32,
 
+    /// Seconds a level is held after its last subscriber went away (a worker or an
+    /// upstream broker restarting), and every level after this broker starts: its
+    /// frames wait, within --max-held-bytes, and go out when a subscriber returns.
+    #[arg(long, env = "ZIBRATO_BROKER_GRACE", default_value = "30", value_parser = parse_seconds)]
+    pub grace: Duration,
+
+    /// Most bytes of frames held for absent subscribers, for this broker's workers (and
+    /// as many again for an upstream broker); past it the oldest are dropped, counted.
+    #[arg(long, env = "ZIBRATO_MAX_HELD_BYTES", default_value = "33554432")]
+    pub max_held_bytes: NonZeroU32,
+
     /// Seconds between self-metric frames on the level `zibrato`.
     #[arg(long, env = "ZIBRATO_STATS_INTERVAL", default_value = "10", value_parser = parse_seconds)]
     pub stats_interval: Duration,

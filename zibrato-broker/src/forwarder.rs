@@ -7,6 +7,7 @@ use zibrato_daemon::{RateLimiter, Shutdown, SocketMonitor, Telemetry};
 use zmq::SocketEvent;
 
 use crate::config::Config;
+use crate::hold::{Held, Hold};
 use crate::subscriptions::{Subscriptions, Verdict};
 use crate::{BrokerError, DropReason, Stats, accept};
 
@@ -37,7 +38,10 @@ pub struct Broker {
     /// topic, and the XSUB socket counts them together (a topic both want stays
     /// wanted when one side leaves).
     subscriptions: [Subscriptions; 2],
+    /// Frames held for each destination while its subscribers are away.
+    holds: [Hold; 2],
     refusal_log: RateLimiter,
+    hold_log: RateLimiter,
 }
 
 impl Broker {
@@ -120,7 +124,20 @@ impl Broker {
                 Subscriptions::new(config.max_subscriptions.get() as usize),
                 Subscriptions::new(config.max_subscriptions.get() as usize),
             ],
+            holds: [
+                Hold::new(
+                    config.grace,
+                    config.max_held_bytes.get() as usize,
+                    Instant::now(),
+                ),
+                Hold::new(
+                    config.grace,
+                    config.max_held_bytes.get() as usize,
+                    Instant::now(),
+                ),
+            ],
             refusal_log: RateLimiter::new(Duration::from_secs(10)),
+            hold_log: RateLimiter::new(Duration::from_secs(10)),
         })
     }
 
@@ -136,6 +153,7 @@ impl Broker {
     /// A ZeroMQ failure other than an interrupted poll.
     pub fn run(&mut self, shutdown: &Shutdown) -> Result<(), BrokerError> {
         let mut next_stats = Instant::now() + self.stats_interval;
+        let mut next_expiry = Instant::now() + TICK;
         while !shutdown.is_requested() {
             let timeout = next_stats
                 .saturating_duration_since(Instant::now())
@@ -156,11 +174,30 @@ impl Broker {
             if ready[4] {
                 self.read_monitor(Side::Workers)?;
             }
+            if Instant::now() >= next_expiry {
+                self.expire_held();
+                next_expiry = Instant::now() + TICK;
+            }
             if Instant::now() >= next_stats {
                 self.publish_stats();
                 next_stats = Instant::now() + self.stats_interval;
             }
         }
+        // Forward what publishers had already handed over; what is held for absent
+        // subscribers now has nowhere to go: say so, with the numbers.
+        self.forward_frames()?;
+        let (frames, measurements) = self.holds.iter().fold((0, 0), |(f, m), h| {
+            (f + h.len() as u64, m + h.measurements())
+        });
+        if frames > 0 {
+            warn!(
+                frames,
+                measurements,
+                "stopping with frames held for subscribers that did not return; they are dropped"
+            );
+        }
+        self.stats.dropped_at_shutdown = frames;
+        self.stats.dropped_measurements_at_shutdown = measurements;
         self.publish_stats();
         Ok(())
     }
@@ -217,23 +254,83 @@ impl Broker {
                 Ok(accepted) => {
                     let measurements = accepted.measurements as u64;
                     self.stats.measurements_in += measurements;
-                    if let Some(upstream) = &self.upstream {
-                        if upstream.send(&msg[..], zmq::DONTWAIT).is_err() {
-                            self.stats.send_failures += 1;
-                        }
+                    // A valid frame starts with its topic: the level and a zero byte.
+                    let topic_len = msg.iter().position(|&b| b == 0).map_or(0, |p| p + 1);
+                    if self.upstream.is_some() {
+                        let copy = zmq::Message::from(&msg[..]);
+                        self.deliver(Side::Upstream, topic_len, copy, measurements);
                     }
-                    match self.backend.send(msg, zmq::DONTWAIT) {
-                        Ok(()) => {
-                            self.stats.frames_out += 1;
-                            self.stats.measurements_out += measurements;
-                        }
-                        Err(_) => self.stats.send_failures += 1,
-                    }
+                    self.deliver(Side::Workers, topic_len, msg, measurements);
                 }
                 Err(error) => self.drop_frame(DropReason::of(error), Some(error)),
             }
         }
         Ok(())
+    }
+
+    /// Sends a frame to one destination if anyone there subscribes to its level; else
+    /// holds it for the level's grace, or discards it (counted, never as forwarded).
+    fn deliver(&mut self, side: Side, topic_len: usize, msg: zmq::Message, measurements: u64) {
+        let i = side.index();
+        if self.subscriptions[i].wants(&msg[..topic_len]) {
+            self.send_to(side, msg, measurements);
+            return;
+        }
+        match self.holds[i].offer(topic_len, msg, measurements, Instant::now()) {
+            Held::Kept => {}
+            Held::KeptDroppingOldest(dropped) => {
+                self.stats.dropped_hold_full += dropped;
+                if let Some(suppressed) = self.hold_log.check() {
+                    warn!(
+                        suppressed,
+                        total = self.stats.dropped_hold_full,
+                        "frames held for absent subscribers passed --max-held-bytes; dropped the oldest"
+                    );
+                }
+            }
+            Held::Discarded => self.stats.discarded += 1,
+        }
+        self.stats.held = self.holds.iter().map(|h| h.len() as u64).sum();
+    }
+
+    fn send_to(&mut self, side: Side, msg: zmq::Message, measurements: u64) {
+        let socket = match (side, &self.upstream) {
+            (Side::Upstream, Some(upstream)) => upstream,
+            _ => &self.backend,
+        };
+        match socket.send(msg, zmq::DONTWAIT) {
+            Ok(()) if matches!(side, Side::Upstream) => self.stats.upstream_frames_out += 1,
+            Ok(()) => {
+                self.stats.frames_out += 1;
+                self.stats.measurements_out += measurements;
+            }
+            Err(_) => self.stats.send_failures += 1,
+        }
+    }
+
+    /// Sends what was held for `topic` now that it has a subscriber.
+    fn release(&mut self, side: Side, topic: &[u8]) {
+        let released = self.holds[side.index()].release(topic);
+        if !released.is_empty() {
+            debug!(
+                frames = released.len(),
+                topic = %String::from_utf8_lossy(topic).trim_end_matches('\0'),
+                "a subscriber returned; sending the frames held for it"
+            );
+        }
+        for (msg, measurements) in released {
+            self.send_to(side, msg, measurements);
+        }
+        self.stats.held = self.holds.iter().map(|h| h.len() as u64).sum();
+    }
+
+    /// Discards held frames whose level's grace has run out.
+    fn expire_held(&mut self) {
+        let now = Instant::now();
+        for hold in &mut self.holds {
+            self.stats.discarded += hold.expire(now);
+        }
+        self.stats.held = self.holds.iter().map(|h| h.len() as u64).sum();
     }
 
     fn discard_rest(&mut self, msg: &mut zmq::Message) -> Result<(), BrokerError> {
@@ -307,7 +404,7 @@ impl Broker {
                 }
             };
             self.stats.subscription_changes += 1;
-            let side_index = usize::from(matches!(side, Side::Upstream));
+            let side_index = side.index();
             let verdict = self.subscriptions[side_index].judge(&msg);
             let topic = || {
                 String::from_utf8_lossy(msg.get(1..).unwrap_or_default())
@@ -317,9 +414,16 @@ impl Broker {
             match verdict {
                 Verdict::Forward => {
                     debug!(subscribe = msg[0] == 1, topic = %topic(), "subscription change");
+                    let subscribe = msg[0] == 1;
+                    let topic = msg[1..].to_vec();
                     self.frontend
                         .send(msg, 0)
                         .map_err(BrokerError::zmq("forward a subscription"))?;
+                    if subscribe {
+                        self.release(side, &topic);
+                    } else {
+                        self.holds[side_index].lost(&topic, Instant::now());
+                    }
                 }
                 Verdict::Ignore => {}
                 Verdict::Malformed | Verdict::Full => {
@@ -368,6 +472,12 @@ impl Broker {
             dropped_malformed = s.dropped(DropReason::Malformed),
             dropped_multipart = s.dropped(DropReason::Multipart),
             send_failures = s.send_failures,
+            upstream_frames_out = s.upstream_frames_out,
+            discarded = s.discarded,
+            dropped_hold_full = s.dropped_hold_full,
+            held = s.held,
+            dropped_at_shutdown = s.dropped_at_shutdown,
+            dropped_measurements_at_shutdown = s.dropped_measurements_at_shutdown,
             publisher_disconnections = s.publisher_disconnections,
             "broker totals"
         );
@@ -379,6 +489,13 @@ enum Side {
     Publishers,
     Workers,
     Upstream,
+}
+
+impl Side {
+    /// The index of a destination's subscriptions and hold.
+    fn index(self) -> usize {
+        usize::from(matches!(self, Side::Upstream))
+    }
 }
 
 /// Socket options every broker socket gets: linger bounded so shutdown never hangs,

@@ -34,6 +34,7 @@ mod accept;
 pub mod config;
 mod error;
 mod forwarder;
+mod hold;
 mod subscriptions;
 mod telemetry;
 

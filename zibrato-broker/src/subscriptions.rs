@@ -30,6 +30,8 @@ pub(crate) enum Verdict {
 #[derive(Debug)]
 pub(crate) struct Subscriptions {
     topics: HashSet<Box<[u8]>>,
+    /// Whether the empty topic (everything) is among them.
+    everything: bool,
     max: usize,
 }
 
@@ -38,6 +40,7 @@ impl Subscriptions {
     pub(crate) fn new(max: usize) -> Self {
         Subscriptions {
             topics: HashSet::new(),
+            everything: false,
             max,
         }
     }
@@ -55,12 +58,22 @@ impl Subscriptions {
             1 if self.topics.len() >= self.max => Verdict::Full,
             1 => {
                 self.topics.insert(Box::from(topic));
+                self.everything |= topic.is_empty();
                 Verdict::Forward
             }
-            0 if self.topics.remove(topic) => Verdict::Forward,
+            0 if self.topics.remove(topic) => {
+                self.everything &= !topic.is_empty();
+                Verdict::Forward
+            }
             0 => Verdict::Ignore,
             _ => Verdict::Malformed,
         }
+    }
+
+    /// Whether a frame of this topic has a subscriber.
+    #[inline]
+    pub(crate) fn wants(&self, topic: &[u8]) -> bool {
+        self.everything || self.topics.contains(topic)
     }
 
     /// How many topics are passed on now.

@@ -17,6 +17,20 @@ pub struct Stats {
     pub dropped: [u64; DropReason::ALL.len()],
     /// Frames ZeroMQ refused to queue for sending.
     pub send_failures: u64,
+    /// Frames sent to the upstream broker (`--upstream`).
+    pub upstream_frames_out: u64,
+    /// Frames no subscriber wanted, of a level not held (never subscribed, or without
+    /// subscribers for longer than `--grace`): discarded, never counted as forwarded.
+    pub discarded: u64,
+    /// Frames held for absent subscribers that were dropped to stay within
+    /// `--max-held-bytes`.
+    pub dropped_hold_full: u64,
+    /// Frames held now for absent subscribers.
+    pub held: u64,
+    /// Frames still held when the broker stopped, dropped.
+    pub dropped_at_shutdown: u64,
+    /// Measurements in them.
+    pub dropped_measurements_at_shutdown: u64,
     /// Subscription changes received from workers.
     pub subscription_changes: u64,
     /// Subscriptions refused: malformed, or past `--max-subscriptions`.
@@ -46,6 +60,12 @@ impl Stats {
             ("zibrato.broker.frames_out", self.frames_out),
             ("zibrato.broker.measurements_out", self.measurements_out),
             ("zibrato.broker.send_failures", self.send_failures),
+            (
+                "zibrato.broker.upstream_frames_out",
+                self.upstream_frames_out,
+            ),
+            ("zibrato.broker.discarded", self.discarded),
+            ("zibrato.broker.dropped.hold_full", self.dropped_hold_full),
             (
                 "zibrato.broker.subscription_changes",
                 self.subscription_changes,
@@ -77,6 +97,7 @@ impl Stats {
                 self.workers_connected as f64,
             ),
             ("zibrato.broker.subscriptions", self.subscriptions as f64),
+            ("zibrato.broker.held", self.held as f64),
         ]
     }
 }

@@ -20,6 +20,12 @@ use crate::{Backend, DeliveryError, Window, WorkerArgs, WorkerStats};
 /// The longest a poll waits, so a stop signal is seen promptly.
 const TICK: Duration = Duration::from_millis(100);
 
+/// At shutdown, after withdrawing the subscriptions, reading stops once this long
+/// passes without a frame…
+const DRAIN_QUIET: Duration = Duration::from_millis(250);
+/// …or after this long in all.
+const DRAIN_MAX: Duration = Duration::from_secs(2);
+
 /// Runs a worker until SIGTERM, SIGINT or SIGQUIT (then flushes, delivers within
 /// `--shutdown-timeout`, and returns success) or until the backend refuses it (then
 /// returns failure). Call it from `main` after parsing the command line: it sets up
@@ -150,8 +156,11 @@ fn subscribe(args: &WorkerArgs) -> Result<zmq::Socket, String> {
         socket.set_maxmsgsize(MAX_FRAME_LEN as i64)?;
         socket.set_heartbeat_ivl(2000)?;
         socket.set_heartbeat_timeout(6000)?;
-        socket.set_reconnect_ivl(100)?;
-        socket.set_reconnect_ivl_max(2000)?;
+        // Back within milliseconds of a broker restart, and never more than half a
+        // second late: the broker and publishers hold a level for its grace (30 s by
+        // default), and resubscribing ends the wait.
+        socket.set_reconnect_ivl(20)?;
+        socket.set_reconnect_ivl_max(500)?;
         socket.set_ipv6(args.host.contains(':'))?;
         for level in &args.levels {
             if let Ok(level) = Level::new(level) {
@@ -219,10 +228,43 @@ impl Ingest {
             }
             self.warn_overflow();
         }
-        // Stop reading; deliver what is held.
+        self.drain(socket);
+        // Deliver what is held.
         let measure_time_us = schedule.last_window(now_us());
         self.flush(measure_time_us, windows);
         Ok(())
+    }
+
+    /// Before stopping: withdraws the subscriptions, so the broker (and publishers)
+    /// hold these levels for their grace instead of sending them here, and reads what
+    /// was already on its way, until [`DRAIN_QUIET`] passes without a frame (at most
+    /// [`DRAIN_MAX`]). Without this, frames sent between the stop signal and the
+    /// connection closing would be lost with the process.
+    fn drain(&mut self, socket: &zmq::Socket) {
+        for level in &self.levels {
+            if let Ok(level) = Level::new(level) {
+                let _ = socket.set_unsubscribe(level.topic().as_bytes());
+            }
+        }
+        let started = Instant::now();
+        let mut quiet_since = Instant::now();
+        let mut msg = zmq::Message::new();
+        while started.elapsed() < DRAIN_MAX && quiet_since.elapsed() < DRAIN_QUIET {
+            match socket.poll(zmq::POLLIN, 20) {
+                Ok(n) if n > 0 => {}
+                _ => continue,
+            }
+            while let Ok(()) = socket.recv(&mut msg, zmq::DONTWAIT) {
+                if msg.get_more() {
+                    if self.discard_multipart(socket, &mut msg).is_err() {
+                        return;
+                    }
+                } else {
+                    self.accept(&msg);
+                }
+                quiet_since = Instant::now();
+            }
+        }
     }
 
     /// Frames are single-part (the broker drops multipart messages); one that arrives
