@@ -1,0 +1,258 @@
+//! A part of the pipeline restarts while the real client records a known count:
+//! the worker, the broker, a central broker behind a host-local one, the broker and
+//! the worker together. Within the grace nothing is lost; past it, what is lost is
+//! exactly what the hops count as filtered or discarded.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::Value as Json;
+use zibrato::Zibrato;
+use zibrato_testkit::{Daemon, Subscriber, bin_path, free_port_pair, start_broker, start_worker};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The console worker on the broker at `port`, JSON windows of 1 s, `info` and the
+/// self-metrics level.
+fn worker(port: u16) -> Daemon {
+    start_worker(
+        bin_path("zibrato-console"),
+        port,
+        &[
+            "--levels",
+            "info,zibrato",
+            "--flush",
+            "1",
+            "--format",
+            "json",
+        ],
+        &[],
+        "info",
+    )
+}
+
+/// Records `seq` +1 every 5 ms until stopped; returns how many.
+struct Recorder {
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicI64>,
+    thread: JoinHandle<()>,
+}
+
+impl Recorder {
+    fn start(z: &Zibrato) -> Recorder {
+        let (stop, count) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicI64::new(0)),
+        );
+        let thread = {
+            let (z, stop, count) = (z.clone(), Arc::clone(&stop), Arc::clone(&count));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    z.count("info", "seq");
+                    count.fetch_add(1, Ordering::Relaxed);
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        Recorder {
+            stop,
+            count,
+            thread,
+        }
+    }
+
+    fn finish(self) -> i64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+/// A client of the broker on `port` with these level graces, once it knows `info` is
+/// subscribed.
+fn client(port: u16, grace: Duration) -> Zibrato {
+    // Self-metrics only at close, so their sum is exact and none is filtered.
+    let z = Zibrato::builder()
+        .port(port)
+        .level_grace(grace)
+        .stats_interval(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    // Route `info` end to end first, so the recording starts with the level wanted.
+    Subscriber::connect(port + 1, &[]).wait_until_routed(port, "info", WAIT);
+    let deadline = Instant::now() + WAIT;
+    while !z.stats().connected {
+        assert!(Instant::now() < deadline, "the client never connected");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    z
+}
+
+/// The sum of a counter over every window the workers printed.
+fn sum(workers: &[&Daemon], name: &str) -> i64 {
+    workers
+        .iter()
+        .flat_map(|w| w.output().lines().map(str::to_string).collect::<Vec<_>>())
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<Json>(&l).unwrap())
+        .filter(|o| o["name"] == name)
+        .map(|o| o["sum"].as_i64().unwrap_or(0))
+        .sum()
+}
+
+/// Flushes, closes the client (which sends its last self-metrics), and stops the
+/// workers after their last window.
+fn wind_down(z: Zibrato, workers: &mut [&mut Daemon]) {
+    z.flush(WAIT).expect("everything recorded is sent");
+    drop(z);
+    std::thread::sleep(Duration::from_millis(1500));
+    for w in workers.iter_mut() {
+        assert!(w.stop("TERM").success());
+    }
+}
+
+#[test]
+fn a_worker_restart_loses_nothing() {
+    let port = free_port_pair();
+    let _broker = start_broker(port, &["--stats-interval", "3600"]);
+    let mut first = worker(port);
+    let z = client(port, Duration::from_secs(30));
+    let recorder = Recorder::start(&z);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(first.stop("TERM").success());
+    std::thread::sleep(Duration::from_secs(3));
+    let mut second = worker(port);
+    std::thread::sleep(Duration::from_secs(2));
+    let total = recorder.finish();
+    let stats = z.stats();
+    wind_down(z, &mut [&mut second]);
+    assert_eq!(sum(&[&first, &second], "seq"), total, "{stats:?}");
+    assert_eq!(stats.filtered, 0);
+    // The client's last self-metrics, sent as it closed, arrived: what it recorded.
+    assert_eq!(sum(&[&second], "zibrato.client.recorded"), total);
+}
+
+#[test]
+fn a_broker_restart_loses_nothing() {
+    let port = free_port_pair();
+    let mut broker = start_broker(port, &["--stats-interval", "3600"]);
+    let mut worker = worker(port);
+    let z = client(port, Duration::from_secs(30));
+    let recorder = Recorder::start(&z);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(broker.stop("TERM").success());
+    std::thread::sleep(Duration::from_secs(3));
+    let _broker = start_broker(port, &["--stats-interval", "3600"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let total = recorder.finish();
+    wind_down(z, &mut [&mut worker]);
+    assert_eq!(sum(&[&worker], "seq"), total);
+}
+
+#[test]
+fn the_broker_and_the_worker_restarting_together_lose_nothing() {
+    let port = free_port_pair();
+    let mut broker = start_broker(port, &["--stats-interval", "3600"]);
+    let mut first = worker(port);
+    let z = client(port, Duration::from_secs(30));
+    let recorder = Recorder::start(&z);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(first.stop("TERM").success());
+    assert!(broker.stop("TERM").success());
+    std::thread::sleep(Duration::from_secs(1));
+    let _broker = start_broker(port, &["--stats-interval", "3600"]);
+    // The worker comes back 2 s after the broker.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut second = worker(port);
+    std::thread::sleep(Duration::from_secs(2));
+    let total = recorder.finish();
+    wind_down(z, &mut [&mut second]);
+    // Frames that reached the broker between the worker leaving and the client
+    // hearing of it were held there, and the broker stopped with them: it says so.
+    let dropped: i64 = broker
+        .output()
+        .lines()
+        .find(|l| l.contains("broker totals"))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("dropped_measurements_at_shutdown="))
+                .and_then(|v| v.parse().ok())
+        })
+        .expect("the stopped broker's totals");
+    assert_eq!(sum(&[&first, &second], "seq") + dropped, total);
+}
+
+#[test]
+fn a_central_broker_restart_behind_a_local_one_loses_nothing() {
+    let central_port = free_port_pair();
+    let mut central = start_broker(central_port, &["--stats-interval", "3600"]);
+    let local_port = free_port_pair();
+    let upstream = format!("tcp://127.0.0.1:{central_port}");
+    let _local = start_broker(
+        local_port,
+        &["--upstream", &upstream, "--stats-interval", "3600"],
+    );
+    let mut worker = worker(central_port);
+    let z = client(local_port, Duration::from_secs(30));
+    let recorder = Recorder::start(&z);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(central.stop("TERM").success());
+    std::thread::sleep(Duration::from_secs(3));
+    let _central = start_broker(central_port, &["--stats-interval", "3600"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let total = recorder.finish();
+    wind_down(z, &mut [&mut worker]);
+    assert_eq!(sum(&[&worker], "seq"), total);
+}
+
+#[test]
+fn a_local_broker_restart_in_front_of_a_central_one_loses_nothing() {
+    let central_port = free_port_pair();
+    let _central = start_broker(central_port, &["--stats-interval", "3600"]);
+    let local_port = free_port_pair();
+    let upstream = format!("tcp://127.0.0.1:{central_port}");
+    let local_args = ["--upstream", upstream.as_str(), "--stats-interval", "3600"];
+    let mut local = start_broker(local_port, &local_args);
+    let mut worker = worker(central_port);
+    let z = client(local_port, Duration::from_secs(30));
+    let recorder = Recorder::start(&z);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(local.stop("TERM").success());
+    std::thread::sleep(Duration::from_secs(3));
+    let _local = start_broker(local_port, &local_args);
+    std::thread::sleep(Duration::from_secs(3));
+    let total = recorder.finish();
+    wind_down(z, &mut [&mut worker]);
+    assert_eq!(sum(&[&worker], "seq"), total);
+}
+
+#[test]
+fn past_the_grace_the_loss_is_what_the_client_counts_as_filtered() {
+    let port = free_port_pair();
+    let _broker = start_broker(port, &["--stats-interval", "3600", "--grace", "1"]);
+    let mut first = worker(port);
+    let z = client(port, Duration::from_secs(1));
+    let recorder = Recorder::start(&z);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(first.stop("TERM").success());
+    // Down for 4 s: longer than the 1 s grace.
+    std::thread::sleep(Duration::from_secs(4));
+    let mut second = worker(port);
+    std::thread::sleep(Duration::from_secs(2));
+    let total = recorder.finish();
+    let filtered = z.stats().filtered as i64;
+    wind_down(z, &mut [&mut second]);
+    let delivered = sum(&[&first, &second], "seq");
+    assert!(
+        filtered > 0,
+        "a 4 s absence with a 1 s grace loses something"
+    );
+    assert_eq!(
+        delivered + filtered,
+        total,
+        "every loss is counted: delivered {delivered}, filtered {filtered}"
+    );
+}
