@@ -152,7 +152,7 @@ impl Broker {
     ///
     /// A ZeroMQ failure other than an interrupted poll.
     pub fn run(&mut self, shutdown: &Shutdown) -> Result<(), BrokerError> {
-        let mut next_stats = Instant::now() + self.stats_interval;
+        let mut next_stats = later(Instant::now(), self.stats_interval);
         let mut next_expiry = Instant::now() + TICK;
         while !shutdown.is_requested() {
             let timeout = next_stats
@@ -180,7 +180,7 @@ impl Broker {
             }
             if Instant::now() >= next_stats {
                 self.publish_stats();
-                next_stats = Instant::now() + self.stats_interval;
+                next_stats = later(Instant::now(), self.stats_interval);
             }
         }
         // Forward what publishers had already handed over; what is held for absent
@@ -496,6 +496,14 @@ impl Side {
     fn index(self) -> usize {
         usize::from(matches!(self, Side::Upstream))
     }
+}
+
+/// `base + by`, or a day after `base` when the sum does not fit the clock (a
+/// `--stats-interval` of centuries means "rarely", never a panic).
+fn later(base: Instant, by: Duration) -> Instant {
+    base.checked_add(by)
+        .or_else(|| base.checked_add(Duration::from_secs(86_400)))
+        .unwrap_or(base)
 }
 
 /// Socket options every broker socket gets: linger bounded so shutdown never hangs,

@@ -230,6 +230,31 @@ fn each_stop_signal_ends_the_broker_cleanly_with_its_totals() {
 }
 
 #[test]
+fn absurdly_long_durations_neither_panic_nor_wrap() {
+    let port = free_port_pair();
+    let port_arg = port.to_string();
+    let args = [
+        "--port",
+        port_arg.as_str(),
+        "--stats-interval",
+        "1e19",
+        "--grace",
+        "1e19",
+    ];
+    let mut broker = Daemon::start(BROKER, &args);
+    broker.wait_for_output("broker listening", WAIT);
+    let worker = Subscriber::routed(port, &["info"], WAIT);
+    let mut publisher = Publisher::connect(port);
+    publisher.wait_for_subscription(b"info\0", WAIT);
+    publisher.send(&counter("info", 0, "still.forwarded"));
+    assert_eq!(
+        levels_of(&worker.drain(Duration::from_millis(500))),
+        ["info"]
+    );
+    assert!(broker.stop("TERM").success(), "{}", broker.output());
+}
+
+#[test]
 fn a_busy_port_is_a_one_line_error_and_a_failure_exit() {
     let port = free_port_pair();
     let _holder = std::net::TcpListener::bind(("127.0.0.1", port + 1)).unwrap();

@@ -516,7 +516,11 @@ impl Publisher {
         if let Some(suppressed) = self.backlog_log.check() {
             warn!(
                 max_backlog_bytes = self.settings.max_backlog_bytes,
-                dropped_total = self.shared.publisher.dropped_backlog.load(Ordering::Relaxed),
+                dropped_total = self
+                    .shared
+                    .publisher
+                    .dropped_backlog
+                    .load(Ordering::Relaxed),
                 suppressed,
                 "the backlog is full (broker away, or subscribers away within the level grace); dropping measurements"
             );

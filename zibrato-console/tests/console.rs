@@ -94,3 +94,40 @@ fn json_lines_carry_every_statistic() {
     assert!(time["percentiles"]["p99"].is_number());
     assert!(time["measure_time"].as_u64().is_some());
 }
+
+#[test]
+fn absurdly_long_durations_neither_panic_nor_wrap() {
+    let port = free_port_pair();
+    let _broker = start_broker(port, &[]);
+    let mut worker = start_worker(
+        WORKER,
+        port,
+        &[
+            "--levels",
+            "info",
+            "--flush",
+            "1e19",
+            "--expire-after",
+            "1e19",
+            "--shutdown-timeout",
+            "1e19",
+            "--max-retry-after",
+            "1e19",
+            "--format",
+            "json",
+        ],
+        &[],
+        "info",
+    );
+    let z = connected_client(port);
+    z.count_by("info", "once", 3);
+    z.flush(WAIT).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // The window never closes on its own; SIGTERM delivers it.
+    assert!(worker.stop("TERM").success(), "{}", worker.output());
+    assert!(
+        worker.output().contains("\"name\":\"once\""),
+        "{}",
+        worker.output()
+    );
+}
