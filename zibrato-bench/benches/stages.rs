@@ -11,7 +11,10 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use zibrato_bench::realistic::{Event, events, frames, series_kind};
 use zibrato_wire::Frame;
 use zibrato_wire::Value;
@@ -42,21 +45,32 @@ fn broker_accept(c: &mut Criterion) {
     g.finish();
 }
 
+/// Decode and ingest `frames` in turn, one per iteration.
+fn bench_ingest(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    frames: &[Vec<u8>],
+    aggregator: &mut Aggregator,
+) {
+    let now = Instant::now();
+    g.bench_with_input(id, frames, |b, frames| {
+        let mut i = 0;
+        b.iter(|| {
+            i = (i + 1) % frames.len();
+            let frame = Frame::decode(&frames[i]).expect("valid");
+            aggregator.ingest(&frame, now)
+        })
+    });
+}
+
 fn worker_aggregate(c: &mut Criterion) {
     let mut g = c.benchmark_group("worker_aggregate");
     for series in [1_000usize, 10_000] {
         let frames = stream(series, 1024);
         let mut aggregator = Aggregator::new(vec![0.5, 0.9, 0.99], Duration::from_secs(300));
-        let now = Instant::now();
         g.throughput(Throughput::Elements(1024));
-        g.bench_with_input(BenchmarkId::new("series", series), &frames, |b, frames| {
-            let mut i = 0;
-            b.iter(|| {
-                i = (i + 1) % frames.len();
-                let frame = Frame::decode(&frames[i]).expect("valid");
-                aggregator.ingest(&frame, now)
-            })
-        });
+        let id = BenchmarkId::new("series", series);
+        bench_ingest(&mut g, id, &frames, &mut aggregator);
     }
     g.finish();
 }
@@ -93,14 +107,12 @@ fn worker_at_the_cap(c: &mut Criterion) {
         ("at_cap_new_names", 10_000, &fresh),
     ] {
         let mut aggregator = filled(max_series);
-        g.bench_with_input(BenchmarkId::new(case, 10_000), frames, |b, frames| {
-            let mut i = 0;
-            b.iter(|| {
-                i = (i + 1) % frames.len();
-                let frame = Frame::decode(&frames[i]).expect("valid");
-                aggregator.ingest(&frame, now)
-            })
-        });
+        bench_ingest(
+            &mut g,
+            BenchmarkId::new(case, 10_000),
+            frames,
+            &mut aggregator,
+        );
     }
     g.finish();
 }

@@ -468,13 +468,9 @@ fn a_hanging_librato_is_timed_out_and_retried_while_ingest_misses_nothing() {
     p.worker.wait_for_output("request timed out", WAIT);
 }
 
-#[test]
-fn a_backend_that_never_returns_cannot_hold_shutdown_past_its_timeout() {
-    let p = Pipeline::start_with(
-        "1",
-        &["--request-timeout", "600", "--shutdown-timeout", "1"],
-        Answer::Accept,
-    );
+/// Makes the stand-in hang from now on, records one count, and waits until the worker
+/// is inside a POST that will never be answered.
+fn stuck_in_a_post(p: &Pipeline) {
     p.librato.answer(Answer::Hang);
     let z = p.client();
     z.count("info", "stuck");
@@ -489,6 +485,16 @@ fn a_backend_that_never_returns_cannot_hold_shutdown_past_its_timeout() {
         assert!(Instant::now() < deadline, "the worker never posted");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn a_backend_that_never_returns_cannot_hold_shutdown_past_its_timeout() {
+    let p = Pipeline::start_with(
+        "1",
+        &["--request-timeout", "600", "--shutdown-timeout", "1"],
+        Answer::Accept,
+    );
+    stuck_in_a_post(&p);
     let mut worker = p.worker;
     worker.signal("TERM");
     let status = worker
@@ -509,20 +515,7 @@ fn a_second_stop_signal_ends_the_worker_at_once() {
         &["--request-timeout", "600", "--shutdown-timeout", "600"],
         Answer::Accept,
     );
-    p.librato.answer(Answer::Hang);
-    let z = p.client();
-    z.count("info", "stuck");
-    z.flush(WAIT).unwrap();
-    let deadline = Instant::now() + WAIT;
-    while !p
-        .librato
-        .requests()
-        .iter()
-        .any(|(m, s)| m == "POST" && *s == 0)
-    {
-        assert!(Instant::now() < deadline, "the worker never posted");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    stuck_in_a_post(&p);
     let mut worker = p.worker;
     worker.signal("INT");
     assert!(

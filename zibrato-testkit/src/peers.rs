@@ -63,9 +63,21 @@ impl Publisher {
     /// subscriber must keep using that subscriber, e.g. by calling this in a loop with
     /// a short timeout between `recv` calls.
     pub fn has_subscription(&mut self, topic: &[u8], timeout: Duration) -> bool {
+        self.watch(timeout, |subscribed, t| subscribed && t == topic)
+    }
+
+    /// Whether an unsubscription of `topic` arrives within `timeout`.
+    pub fn has_unsubscription(&mut self, topic: &[u8], timeout: Duration) -> bool {
+        self.watch(timeout, |subscribed, t| !subscribed && t == topic)
+    }
+
+    /// Reads subscription changes for up to `timeout`, keeping the list of what is
+    /// subscribed, until `wanted(subscribe?, topic)` holds for one (or, for a
+    /// subscription, for one already on the list).
+    fn watch(&mut self, timeout: Duration, mut wanted: impl FnMut(bool, &[u8]) -> bool) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.subscribed.iter().any(|t| t == topic) {
+            if self.subscribed.iter().any(|t| wanted(true, t)) {
                 return true;
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -76,43 +88,20 @@ impl Publisher {
                 .socket
                 .poll(zmq::POLLIN, left.as_millis().clamp(1, 100) as i64)
                 .unwrap()
-                > 0
+                == 0
             {
-                let msg = self.socket.recv_bytes(0).unwrap();
-                if let Some((&1, t)) = msg.split_first() {
-                    self.subscribed.push(t.to_vec());
-                } else if let Some((&0, t)) = msg.split_first() {
+                continue;
+            }
+            let msg = self.socket.recv_bytes(0).unwrap();
+            match msg.split_first() {
+                Some((&1, t)) => self.subscribed.push(t.to_vec()),
+                Some((&0, t)) => {
                     self.subscribed.retain(|s| s != t);
-                }
-            }
-        }
-    }
-
-    /// Whether an unsubscription of `topic` arrives within `timeout`.
-    pub fn has_unsubscription(&mut self, topic: &[u8], timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            if self
-                .socket
-                .poll(zmq::POLLIN, left.as_millis().clamp(1, 100) as i64)
-                .unwrap()
-                > 0
-            {
-                let msg = self.socket.recv_bytes(0).unwrap();
-                match msg.split_first() {
-                    Some((&1, t)) => self.subscribed.push(t.to_vec()),
-                    Some((&0, t)) => {
-                        self.subscribed.retain(|s| s != t);
-                        if t == topic {
-                            return true;
-                        }
+                    if wanted(false, t) {
+                        return true;
                     }
-                    _ => {}
                 }
+                _ => {}
             }
         }
     }
