@@ -13,7 +13,9 @@
 //! Every measurement has a **level** (`info`, `debug`, `crit`, … any label of 1–32
 //! bytes of `A-Z a-z 0-9 _ - .`), a **name** and optionally a **source** (workers read a
 //! missing source as `not_specified`). Workers subscribe to exact levels; a level no
-//! worker subscribes to is dropped inside your process and costs no network.
+//! worker subscribes to is dropped inside your process and costs no network. A level
+//! whose workers went away (a restart) is held, within the backlog, for
+//! [`Builder::level_grace`] (30 s) and sent when one returns.
 //!
 //! # Recording
 //!
