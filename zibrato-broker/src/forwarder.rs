@@ -18,6 +18,12 @@ const BATCH: usize = 4096;
 /// The largest message a worker may send: a subscription (one byte, then a topic).
 const MAX_SUBSCRIPTION_BYTES: i64 = 1024;
 
+/// At shutdown, after withdrawing the subscriptions, forwarding stops once this long
+/// passes without a frame…
+const DRAIN_QUIET: Duration = Duration::from_millis(250);
+/// …or after this long in all.
+const DRAIN_MAX: Duration = Duration::from_secs(2);
+
 /// How long a poll may wait, so a shutdown signal is seen promptly.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -183,9 +189,9 @@ impl Broker {
                 next_stats = later(Instant::now(), self.stats_interval);
             }
         }
-        // Forward what publishers had already handed over; what is held for absent
-        // subscribers now has nowhere to go: say so, with the numbers.
-        self.forward_frames()?;
+        self.drain()?;
+        // What is held for absent subscribers now has nowhere to go: say so, with the
+        // numbers.
         let (frames, measurements) = self.holds.iter().fold((0, 0), |(f, m), h| {
             (f + h.len() as u64, m + h.measurements())
         });
@@ -268,6 +274,36 @@ impl Broker {
         Ok(())
     }
 
+    /// Before stopping: withdraws every subscription from the publishers, so they hold
+    /// their levels for their grace instead of sending into a broker about to go, and
+    /// forwards what was already on its way, until [`DRAIN_QUIET`] passes without a
+    /// frame (at most [`DRAIN_MAX`]).
+    fn drain(&mut self) -> Result<(), BrokerError> {
+        for subscriptions in &self.subscriptions {
+            for topic in subscriptions.topics() {
+                let mut withdrawal = Vec::with_capacity(topic.len() + 1);
+                withdrawal.push(0u8);
+                withdrawal.extend_from_slice(topic);
+                self.frontend
+                    .send(withdrawal, 0)
+                    .map_err(BrokerError::zmq("withdraw a subscription"))?;
+            }
+        }
+        let started = Instant::now();
+        let mut quiet_since = Instant::now();
+        while started.elapsed() < DRAIN_MAX && quiet_since.elapsed() < DRAIN_QUIET {
+            let before = self.stats.frames_in;
+            match self.frontend.poll(zmq::POLLIN, 20) {
+                Ok(n) if n > 0 => self.forward_frames()?,
+                _ => {}
+            }
+            if self.stats.frames_in != before {
+                quiet_since = Instant::now();
+            }
+        }
+        Ok(())
+    }
+
     /// Sends a frame to one destination if anyone there subscribes to its level; else
     /// holds it for the level's grace, or discards it (counted, never as forwarded).
     fn deliver(&mut self, side: Side, topic_len: usize, msg: zmq::Message, measurements: u64) {
@@ -288,7 +324,10 @@ impl Broker {
                     );
                 }
             }
-            Held::Discarded => self.stats.discarded += 1,
+            Held::Discarded => {
+                self.stats.discarded += 1;
+                self.stats.discarded_measurements += measurements;
+            }
         }
         self.stats.held = self.holds.iter().map(|h| h.len() as u64).sum();
     }
@@ -328,7 +367,9 @@ impl Broker {
     fn expire_held(&mut self) {
         let now = Instant::now();
         for hold in &mut self.holds {
-            self.stats.discarded += hold.expire(now);
+            let (frames, measurements) = hold.expire(now);
+            self.stats.discarded += frames;
+            self.stats.discarded_measurements += measurements;
         }
         self.stats.held = self.holds.iter().map(|h| h.len() as u64).sum();
     }
@@ -474,6 +515,7 @@ impl Broker {
             send_failures = s.send_failures,
             upstream_frames_out = s.upstream_frames_out,
             discarded = s.discarded,
+            discarded_measurements = s.discarded_measurements,
             dropped_hold_full = s.dropped_hold_full,
             held = s.held,
             dropped_at_shutdown = s.dropped_at_shutdown,

@@ -109,22 +109,25 @@ impl Hold {
         out
     }
 
-    /// Drops the frames of levels whose grace has run out; returns how many.
-    pub(crate) fn expire(&mut self, now: Instant) -> u64 {
+    /// Drops the frames of levels whose grace has run out; returns how many frames, and
+    /// measurements in them.
+    pub(crate) fn expire(&mut self, now: Instant) -> (u64, u64) {
         let grace = self.grace;
         self.lost_at
             .retain(|_, lost| now.saturating_duration_since(*lost) < grace);
         let before = self.frames.len();
+        let mut measurements = 0;
         let mut frames = std::mem::take(&mut self.frames);
-        frames.retain(|(topic, frame, _)| {
+        frames.retain(|(topic, frame, n)| {
             let keep = self.in_grace(topic, now);
             if !keep {
                 self.bytes -= frame.len();
+                measurements += n;
             }
             keep
         });
         self.frames = frames;
-        (before - self.frames.len()) as u64
+        ((before - self.frames.len()) as u64, measurements)
     }
 
     /// Frames held now.
@@ -157,7 +160,7 @@ mod tests {
         assert_eq!(hold.offer(2, msg(b"b\0", 10), 1, later), Held::Discarded);
         hold.lost(b"b\0", later);
         assert_eq!(hold.offer(2, msg(b"b\0", 10), 1, later), Held::Kept);
-        assert_eq!(hold.expire(later), 1, "a's start-up grace is over");
+        assert_eq!(hold.expire(later), (1, 1), "a's start-up grace is over");
         assert_eq!(hold.release(b"b\0").len(), 1);
         // Bounded: the oldest go first.
         hold.lost(b"c\0", later);
@@ -169,7 +172,7 @@ mod tests {
             Held::KeptDroppingOldest(1)
         );
         assert_eq!(hold.len(), 10);
-        assert_eq!(hold.expire(later + Duration::from_secs(11)), 10);
+        assert_eq!(hold.expire(later + Duration::from_secs(11)), (10, 10));
         assert_eq!(hold.len(), 0);
     }
 }

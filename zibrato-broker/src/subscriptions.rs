@@ -76,6 +76,11 @@ impl Subscriptions {
         self.everything || self.topics.contains(topic)
     }
 
+    /// The topics passed on now.
+    pub(crate) fn topics(&self) -> impl Iterator<Item = &[u8]> {
+        self.topics.iter().map(|t| &t[..])
+    }
+
     /// How many topics are passed on now.
     pub(crate) fn len(&self) -> usize {
         self.topics.len()

@@ -22,6 +22,8 @@ pub struct Stats {
     /// Frames no subscriber wanted, of a level not held (never subscribed, or without
     /// subscribers for longer than `--grace`): discarded, never counted as forwarded.
     pub discarded: u64,
+    /// Measurements in them.
+    pub discarded_measurements: u64,
     /// Frames held for absent subscribers that were dropped to stay within
     /// `--max-held-bytes`.
     pub dropped_hold_full: u64,
@@ -65,6 +67,10 @@ impl Stats {
                 self.upstream_frames_out,
             ),
             ("zibrato.broker.discarded", self.discarded),
+            (
+                "zibrato.broker.discarded_measurements",
+                self.discarded_measurements,
+            ),
             ("zibrato.broker.dropped.hold_full", self.dropped_hold_full),
             (
                 "zibrato.broker.subscription_changes",
