@@ -178,10 +178,23 @@ pub fn json_lines(window: &Window) -> String {
                 .collect();
             object["percentiles"] = serde_json::Value::Object(map);
         }
-        out.push_str(&object.to_string());
+        out.push_str(&line_safe(object.to_string()));
         out.push('\n');
     }
     out
+}
+
+/// Escapes the characters that JSON allows raw in strings but that line-splitting
+/// readers take for line ends (U+0085, U+2028, U+2029), so each window's series stay
+/// one per line whatever their names. They can only occur inside strings, so escaping
+/// them anywhere in the text is exact.
+fn line_safe(json: String) -> String {
+    if !json.contains(['\u{85}', '\u{2028}', '\u{2029}']) {
+        return json;
+    }
+    json.replace('\u{85}', "\\u0085")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
 }
 
 impl Backend for Console {
@@ -212,5 +225,46 @@ impl Backend for Console {
             accepted,
             rejected: 0,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use zibrato_worker::{Kind, SeriesSummary};
+
+    use super::*;
+
+    #[test]
+    fn names_with_unicode_line_ends_stay_on_one_line() {
+        let name = "a\u{2028}b\u{85}c\u{2029}d";
+        let window = Window {
+            measure_time: 60,
+            interval: Duration::from_secs(60),
+            series: vec![SeriesSummary {
+                level: Arc::from("info"),
+                kind: Kind::Counter,
+                name: Arc::from(name),
+                source: Arc::from("s\u{2028}"),
+                summary: Summary::Counter { sum: 2 },
+            }],
+        };
+        let text = json_lines(&window);
+        // As a reader that splits on every Unicode line end (Python's splitlines) sees it.
+        let lines = text
+            .split(['\n', '\u{85}', '\u{2028}', '\u{2029}'])
+            .filter(|l| !l.is_empty())
+            .count();
+        assert_eq!(lines, 1, "{text:?}");
+        assert!(
+            !text.contains(['\u{85}', '\u{2028}', '\u{2029}']),
+            "{text:?}"
+        );
+        assert!(text.contains("\\u2028"), "{text:?}");
+        let back: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(back["name"], name);
+        assert_eq!(back["source"], "s\u{2028}");
     }
 }
