@@ -20,9 +20,9 @@ const MAX_SUBSCRIPTION_BYTES: i64 = 1024;
 
 /// At shutdown, after withdrawing the subscriptions, forwarding stops once this long
 /// passes without a frame…
-const DRAIN_QUIET: Duration = Duration::from_millis(250);
+const DRAIN_QUIET: Duration = Duration::from_secs(1);
 /// …or after this long in all.
-const DRAIN_MAX: Duration = Duration::from_secs(2);
+const DRAIN_MAX: Duration = Duration::from_secs(3);
 
 /// How long a poll may wait, so a shutdown signal is seen promptly.
 const TICK: Duration = Duration::from_millis(100);

@@ -22,9 +22,9 @@ const TICK: Duration = Duration::from_millis(100);
 
 /// At shutdown, after withdrawing the subscriptions, reading stops once this long
 /// passes without a frame…
-const DRAIN_QUIET: Duration = Duration::from_millis(250);
+const DRAIN_QUIET: Duration = Duration::from_secs(1);
 /// …or after this long in all.
-const DRAIN_MAX: Duration = Duration::from_secs(2);
+const DRAIN_MAX: Duration = Duration::from_secs(3);
 
 /// Runs a worker until SIGTERM, SIGINT or SIGQUIT (then flushes, delivers within
 /// `--shutdown-timeout`, and returns success) or until the backend refuses it (then
@@ -146,10 +146,22 @@ fn join_delivery(delivery: std::thread::JoinHandle<Ended>, timeout: Duration) ->
     delivery.join().unwrap_or(Ended::Fatal)
 }
 
+/// A subscription message for an XSUB socket: 1 (subscribe) or 0 (withdraw), then the
+/// topic.
+fn subscription(kind: u8, topic: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(topic.len() + 1);
+    message.push(kind);
+    message.extend_from_slice(topic);
+    message
+}
+
 fn subscribe(args: &WorkerArgs) -> Result<zmq::Socket, String> {
     let context = zmq::Context::new();
     let socket = context
-        .socket(zmq::SUB)
+        // XSUB rather than SUB: its subscriptions are messages it sends, and it does not
+        // filter what arrives by them, so at shutdown the worker can withdraw them and
+        // still take in the frames already on their way (a SUB would drop them).
+        .socket(zmq::XSUB)
         .map_err(|e| format!("cannot create the subscriber socket: {e}"))?;
     let configure = || -> Result<(), zmq::Error> {
         socket.set_rcvhwm(args.hwm)?;
@@ -164,7 +176,7 @@ fn subscribe(args: &WorkerArgs) -> Result<zmq::Socket, String> {
         socket.set_ipv6(args.host.contains(':'))?;
         for level in &args.levels {
             if let Ok(level) = Level::new(level) {
-                socket.set_subscribe(level.topic().as_bytes())?;
+                socket.send(subscription(1, level.topic().as_bytes()), 0)?;
             }
         }
         Ok(())
@@ -237,13 +249,13 @@ impl Ingest {
 
     /// Before stopping: withdraws the subscriptions, so the broker (and publishers)
     /// hold these levels for their grace instead of sending them here, and reads what
-    /// was already on its way, until [`DRAIN_QUIET`] passes without a frame (at most
+    /// was already on its way (the XSUB socket keeps accepting it), until [`DRAIN_QUIET`] passes without a frame (at most
     /// [`DRAIN_MAX`]). Without this, frames sent between the stop signal and the
     /// connection closing would be lost with the process.
     fn drain(&mut self, socket: &zmq::Socket) {
         for level in &self.levels {
             if let Ok(level) = Level::new(level) {
-                let _ = socket.set_unsubscribe(level.topic().as_bytes());
+                let _ = socket.send(subscription(0, level.topic().as_bytes()), 0);
             }
         }
         let started = Instant::now();
