@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
-use zibrato_daemon::{RateLimiter, Shutdown, SocketMonitor, Telemetry};
+use zibrato_daemon::{RateLimiter, Shutdown, SocketMonitor, Telemetry, later};
 use zmq::SocketEvent;
 
 use crate::config::Config;
@@ -538,14 +538,6 @@ impl Side {
     fn index(self) -> usize {
         usize::from(matches!(self, Side::Upstream))
     }
-}
-
-/// `base + by`, or a day after `base` when the sum does not fit the clock (a
-/// `--stats-interval` of centuries means "rarely", never a panic).
-fn later(base: Instant, by: Duration) -> Instant {
-    base.checked_add(by)
-        .or_else(|| base.checked_add(Duration::from_secs(86_400)))
-        .unwrap_or(base)
 }
 
 /// Socket options every broker socket gets: linger bounded so shutdown never hangs,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use hashbrown::HashMap;
 use rustc_hash::FxBuildHasher;
 use tracing::{info, warn};
-use zibrato_daemon::{RateLimiter, SELF_METRICS_LEVEL, Telemetry, now_us};
+use zibrato_daemon::{RateLimiter, SELF_METRICS_LEVEL, Telemetry, later, now_us};
 use zibrato_wire::{
     Error as WireError, FrameBuilder, Header, Kind, Level, SeriesId as FrameSeries, StringId, Value,
 };
@@ -112,15 +112,6 @@ impl Batch {
     }
 }
 
-/// `base + by`, or a year after `base` when the sum does not fit the clock: a
-/// user's `Duration::MAX` means "as long as it takes", never a panic.
-pub(crate) fn after(base: Instant, by: Duration) -> Instant {
-    const YEAR: Duration = Duration::from_secs(365 * 86_400);
-    base.checked_add(by.min(YEAR))
-        .or_else(|| base.checked_add(Duration::from_secs(86_400)))
-        .unwrap_or(base)
-}
-
 /// What becomes of a level's measurements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Want {
@@ -209,7 +200,7 @@ impl Publisher {
             backlog_measurements: 0,
             publisher_id: zibrato_daemon::random_publisher_id(),
             telemetry: Telemetry::new(&source),
-            next_telemetry: after(Instant::now(), settings.stats_interval),
+            next_telemetry: later(Instant::now(), settings.stats_interval),
             settings,
         }
     }
@@ -230,7 +221,7 @@ impl Publisher {
             self.send();
             if now >= self.next_telemetry {
                 self.publish_telemetry();
-                self.next_telemetry = after(now, self.settings.stats_interval);
+                self.next_telemetry = later(now, self.settings.stats_interval);
             }
             let (flush, shutdown) = {
                 let requests = self
@@ -422,7 +413,7 @@ impl Publisher {
             .zip(&self.want)
             .chain([(&self.self_lost_at, &self.self_want)])
             .filter(|(_, want)| **want == Want::Held)
-            .filter_map(|(lost, _)| lost.map(|l| after(l, self.settings.level_grace)))
+            .filter_map(|(lost, _)| lost.map(|l| later(l, self.settings.level_grace)))
             .min()
     }
 
@@ -592,7 +583,7 @@ impl Publisher {
             // subscriptions change, or a grace runs out.
             self.stalled_until = Some(
                 self.next_grace_end()
-                    .unwrap_or_else(|| after(now, Duration::from_secs(1))),
+                    .unwrap_or_else(|| later(now, Duration::from_secs(1))),
             );
         }
         self.publish_backlog_size();
@@ -633,7 +624,7 @@ impl Publisher {
     /// The last handle is gone: send what is held, within the close timeout, with a
     /// last report of the client's own counters.
     fn finish(mut self) {
-        let deadline = after(Instant::now(), self.settings.close_timeout);
+        let deadline = later(Instant::now(), self.settings.close_timeout);
         self.flush_all();
         self.publish_telemetry();
         loop {

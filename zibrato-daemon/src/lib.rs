@@ -32,6 +32,7 @@ mod ratelimit;
 #[cfg(feature = "daemon")]
 mod shutdown;
 mod telemetry;
+mod time;
 mod values;
 
 pub use identity::{now_us, random_publisher_id};
@@ -45,4 +46,5 @@ pub use ratelimit::RateLimiter;
 #[cfg(feature = "daemon")]
 pub use shutdown::{FORCED_EXIT_CODE, Shutdown};
 pub use telemetry::{SELF_METRICS_LEVEL, Telemetry};
+pub use time::later;
 pub use values::{host_name, parse_seconds};

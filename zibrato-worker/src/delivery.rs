@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
-use zibrato_daemon::{RateLimiter, Shutdown};
+use zibrato_daemon::{RateLimiter, Shutdown, later};
 
 use crate::{Backend, DeliveryError, Window, WorkerStats};
 
@@ -74,11 +74,7 @@ impl Delivery {
                     }
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => {
-                        closing = Some(
-                            Instant::now()
-                                .checked_add(self.shutdown_timeout)
-                                .unwrap_or_else(far_future),
-                        );
+                        closing = Some(later(Instant::now(), self.shutdown_timeout));
                     }
                 },
             }
@@ -134,7 +130,7 @@ impl Delivery {
                     let delay = after
                         .map_or_else(|| backoff(attempt), |after| after.min(self.max_retry_after));
                     attempt = attempt.saturating_add(1);
-                    next_try = Instant::now().checked_add(delay).unwrap_or_else(far_future);
+                    next_try = later(Instant::now(), delay);
                     if let Some(suppressed) = failures.check() {
                         warn!(
                             backend = backend.name(),
@@ -155,13 +151,6 @@ impl Delivery {
             }
         }
     }
-}
-
-/// A time far enough ahead to mean "not before the deadline", for a sum that does not
-/// fit an `Instant`.
-fn far_future() -> Instant {
-    let now = Instant::now();
-    now.checked_add(Duration::from_secs(86_400)).unwrap_or(now)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
-use zibrato_daemon::{RateLimiter, Shutdown, init_logging, now_us};
+use zibrato_daemon::{RateLimiter, Shutdown, init_logging, later, now_us};
 use zibrato_wire::limits::MAX_FRAME_LEN;
 use zibrato_wire::{Frame, Level};
 
@@ -128,9 +128,10 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
 /// service that accepts the connection and never answers): past the timeout and a
 /// second of grace, the worker exits without it, with a failure code.
 fn join_delivery(delivery: std::thread::JoinHandle<Ended>, timeout: Duration) -> Ended {
-    let deadline = Instant::now()
-        .checked_add(timeout.saturating_add(Duration::from_secs(1)))
-        .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
+    let deadline = later(
+        Instant::now(),
+        timeout.saturating_add(Duration::from_secs(1)),
+    );
     while !delivery.is_finished() {
         if Instant::now() >= deadline {
             error!(
@@ -449,13 +450,6 @@ impl Schedule {
         self.last_us = Some(stamp);
         stamp
     }
-}
-
-/// `base + by`, or a day after `base` if that is past what `Instant` can hold.
-fn later(base: Instant, by: Duration) -> Instant {
-    base.checked_add(by)
-        .or_else(|| base.checked_add(Duration::from_secs(86_400)))
-        .unwrap_or(base)
 }
 
 fn log_totals(stats: &WorkerStats, signal: Option<&str>) {
