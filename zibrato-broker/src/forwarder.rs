@@ -130,18 +130,14 @@ impl Broker {
                 Subscriptions::new(config.max_subscriptions.get() as usize),
                 Subscriptions::new(config.max_subscriptions.get() as usize),
             ],
-            holds: [
+            holds: [(); 2].map(|()| {
                 Hold::new(
                     config.grace,
                     config.max_held_bytes.get() as usize,
+                    config.max_subscriptions.get() as usize,
                     Instant::now(),
-                ),
-                Hold::new(
-                    config.grace,
-                    config.max_held_bytes.get() as usize,
-                    Instant::now(),
-                ),
-            ],
+                )
+            }),
             refusal_log: RateLimiter::new(Duration::from_secs(10)),
             hold_log: RateLimiter::new(Duration::from_secs(10)),
         })
@@ -462,8 +458,8 @@ impl Broker {
                         .map_err(BrokerError::zmq("forward a subscription"))?;
                     if subscribe {
                         self.release(side, &topic);
-                    } else {
-                        self.holds[side_index].lost(&topic, Instant::now());
+                    } else if !self.holds[side_index].lost(&topic, Instant::now()) {
+                        debug!(topic = %String::from_utf8_lossy(&topic), "not held: --max-subscriptions levels are held already");
                     }
                 }
                 Verdict::Ignore => {}

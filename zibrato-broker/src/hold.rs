@@ -28,13 +28,20 @@ pub(crate) struct Hold {
     max_bytes: usize,
     grace: Duration,
     started: Instant,
-    /// Topics whose last subscriber went away, and when; at most one entry per topic
-    /// the broker passed on, so bounded by `--max-subscriptions`.
+    /// Topics whose last subscriber went away, and when: at most `max_topics`, since a
+    /// subscriber that churns through new topics would otherwise add one per
+    /// withdrawal for as long as the grace lasts.
     lost_at: HashMap<Box<[u8]>, Instant>,
+    max_topics: usize,
 }
 
 impl Hold {
-    pub(crate) fn new(grace: Duration, max_bytes: usize, started: Instant) -> Hold {
+    pub(crate) fn new(
+        grace: Duration,
+        max_bytes: usize,
+        max_topics: usize,
+        started: Instant,
+    ) -> Hold {
         Hold {
             frames: VecDeque::new(),
             bytes: 0,
@@ -42,6 +49,7 @@ impl Hold {
             grace,
             started,
             lost_at: HashMap::new(),
+            max_topics,
         }
     }
 
@@ -86,9 +94,20 @@ impl Hold {
         }
     }
 
-    /// The last subscriber of `topic` went away: hold its level for the grace.
-    pub(crate) fn lost(&mut self, topic: &[u8], now: Instant) {
+    /// The last subscriber of `topic` went away: hold its level for the grace, unless
+    /// `max_topics` levels are held already (then its frames are discarded, counted).
+    /// Returns whether it is held.
+    pub(crate) fn lost(&mut self, topic: &[u8], now: Instant) -> bool {
+        if self.lost_at.len() >= self.max_topics {
+            let grace = self.grace;
+            self.lost_at
+                .retain(|_, lost| now.saturating_duration_since(*lost) < grace);
+            if self.lost_at.len() >= self.max_topics {
+                return false;
+            }
+        }
         self.lost_at.insert(Box::from(topic), now);
+        true
     }
 
     /// A subscriber of `topic` (empty: everything) came: takes its held frames, oldest
@@ -148,7 +167,7 @@ mod tests {
     #[test]
     fn levels_are_held_for_the_grace_then_discarded() {
         let start = Instant::now();
-        let mut hold = Hold::new(Duration::from_secs(10), 100, start);
+        let mut hold = Hold::new(Duration::from_secs(10), 100, 2, start);
         let msg = |topic: &[u8], n: usize| {
             let mut bytes = topic.to_vec();
             bytes.resize(n, 0);
@@ -174,5 +193,14 @@ mod tests {
         assert_eq!(hold.len(), 10);
         assert_eq!(hold.expire(later + Duration::from_secs(11)), (10, 10));
         assert_eq!(hold.len(), 0);
+        // A subscriber churning through topics holds at most `max_topics` levels.
+        let now = later + Duration::from_secs(30);
+        assert!(hold.lost(b"d\0", now) && hold.lost(b"e\0", now));
+        assert!(!hold.lost(b"f\0", now), "a third level is not held");
+        assert_eq!(hold.offer(2, msg(b"f\0", 10), 1, now), Held::Discarded);
+        assert!(
+            hold.lost(b"f\0", now + Duration::from_secs(11)),
+            "room once the grace passed"
+        );
     }
 }
