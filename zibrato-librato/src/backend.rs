@@ -1,21 +1,20 @@
 //! The Librato backend: batches, posts, isolates refused measurements, retries.
 
-use std::collections::HashSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use std::io::Read as _;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use reqwest::StatusCode;
-use reqwest::blocking::{Client, Response};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use serde_json::Value as Json;
+use reqwest::blocking::Client;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use tracing::{info, warn};
+use zibrato_daemon::RateLimiter;
 use zibrato_worker::{Backend, Delivered, DeliveryError, Window};
 
 use crate::Secret;
+use crate::answer::{Answer, classify};
+use crate::holds::Holds;
 use crate::names::Sanitizer;
-use crate::payload::{body, entries};
+use crate::payload::body;
+use crate::plan::Plan;
 
 /// Largest request body Librato accepts.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -35,6 +34,9 @@ pub struct Settings {
     pub max_age: Duration,
     /// Timeout of one request.
     pub timeout: Duration,
+    /// How long a (name, source) pair refused twice within an hour is held back (not
+    /// sent); zero never holds.
+    pub refusal_hold: Duration,
     /// Print the JSON instead of posting it.
     pub dry_run: bool,
 }
@@ -45,14 +47,20 @@ pub struct Librato {
     client: Client,
     authorization: String,
     names: Sanitizer,
-    quarantined: HashSet<String>,
+    holds: Holds,
+    refusal_log: RateLimiter,
+    collision_log: RateLimiter,
+    /// What earlier attempts at the current window delivered before failing, reported
+    /// with the attempt that finishes it.
+    carried: Delivered,
 }
 
-/// How one request went.
+/// What posting some entries (and splitting them on refusal) found.
 enum Posted {
-    Accepted,
-    Refused(String),
-    Dropped(String),
+    /// These entries (indices into the plan) were refused; the rest accepted.
+    Refused(Vec<usize>),
+    /// The window's `measure_time` was refused.
+    Stale(String),
 }
 
 impl Librato {
@@ -73,19 +81,27 @@ impl Librato {
             base64::engine::general_purpose::STANDARD.encode(credentials)
         );
         Ok(Librato {
+            holds: Holds::new(settings.refusal_hold),
             settings,
             client,
             authorization,
             names: Sanitizer::default(),
-            quarantined: HashSet::new(),
+            refusal_log: RateLimiter::new(Duration::from_secs(10)),
+            collision_log: RateLimiter::new(Duration::from_secs(10)),
+            carried: Delivered::default(),
         })
     }
 
-    fn post(&self, entries: &[Json]) -> Result<Posted, DeliveryError> {
-        let body = body(entries);
+    fn post(
+        &self,
+        plan: &Plan,
+        entries: &[usize],
+        measure_time: u64,
+    ) -> Result<Answer, DeliveryError> {
+        let body = body(entries.iter().map(|&e| &plan.entries[e]), measure_time);
         if self.settings.dry_run {
             println!("{body}");
-            return Ok(Posted::Accepted);
+            return Ok(Answer::Accepted);
         }
         let response = self
             .client
@@ -101,32 +117,85 @@ impl Librato {
         classify(response)
     }
 
-    /// Posts `entries` (the gauge entries of some series); on a 400, splits them to find
-    /// the ones Librato refuses. Returns the names refused.
-    fn post_isolating(&mut self, entries: &[Json]) -> Result<Vec<String>, DeliveryError> {
-        match self.post(entries)? {
-            Posted::Accepted => Ok(Vec::new()),
-            Posted::Dropped(reason) => {
-                warn!(%reason, entries = entries.len(), "Librato refused a request; it is dropped");
-                Ok(entries.iter().filter_map(entry_name).collect())
+    /// Posts `entries`; on a refusal that blames the entries, splits them until each
+    /// refused one stands alone. A refused entry is dropped from this window only; its
+    /// (name, source) pair is held back for `--refusal-hold` if it was refused within
+    /// the hour before.
+    fn post_isolating(
+        &mut self,
+        plan: &Plan,
+        entries: &[usize],
+        measure_time: u64,
+    ) -> Result<Posted, DeliveryError> {
+        match self.post(plan, entries, measure_time)? {
+            Answer::Accepted => Ok(Posted::Refused(Vec::new())),
+            Answer::Stale(reason) => Ok(Posted::Stale(reason)),
+            Answer::Dropped(reason) => {
+                warn!(%reason, entries = entries.len(), "Librato refused a request in a way no retry can fix; its measurements are dropped");
+                Ok(Posted::Refused(entries.to_vec()))
             }
-            Posted::Refused(reason) if entries.len() == 1 => {
-                let name = entry_name(&entries[0]).unwrap_or_default();
-                warn!(%name, %reason, "Librato refuses this measurement; its name is quarantined");
-                Ok(vec![name])
+            Answer::Refused(reason) if entries.len() == 1 => {
+                let entry = &plan.entries[entries[0]];
+                let held = self.holds.refused(entry.key(), Instant::now());
+                if let Some(suppressed) = self.refusal_log.check() {
+                    warn!(
+                        name = %entry.name,
+                        source = entry.source.as_deref().unwrap_or(""),
+                        measure_time,
+                        %reason,
+                        held_for = ?held.then_some(self.settings.refusal_hold),
+                        suppressed,
+                        "Librato refused a measurement; dropped from this window"
+                    );
+                }
+                Ok(Posted::Refused(entries.to_vec()))
             }
-            Posted::Refused(_) => {
+            Answer::Refused(_) => {
                 let (left, right) = entries.split_at(entries.len() / 2);
-                let mut refused = self.post_isolating(left)?;
-                refused.extend(self.post_isolating(right)?);
-                Ok(refused)
+                let Posted::Refused(mut refused) = self.post_isolating(plan, left, measure_time)?
+                else {
+                    return Ok(Posted::Stale("measure_time".into()));
+                };
+                match self.post_isolating(plan, right, measure_time)? {
+                    Posted::Refused(more) => refused.extend(more),
+                    stale => return Ok(stale),
+                }
+                Ok(Posted::Refused(refused))
             }
         }
     }
-}
 
-fn entry_name(entry: &Json) -> Option<String> {
-    entry["name"].as_str().map(str::to_string)
+    /// The requests of a plan: whole groups, at most `--batch-size` entries (a group
+    /// larger than that alone) and 1 MB each; entries not to send are left out.
+    fn requests(
+        &self,
+        plan: &Plan,
+        send: &[bool],
+        measure_time: u64,
+    ) -> Vec<(Vec<usize>, Vec<usize>)> {
+        let mut requests = Vec::new();
+        let (mut entries, mut groups, mut bytes) = (Vec::new(), Vec::new(), 0);
+        for (g, group) in plan.groups.iter().enumerate() {
+            let more: Vec<usize> = group.iter().copied().filter(|&e| send[e]).collect();
+            let more_bytes: usize = more
+                .iter()
+                .map(|&e| plan.entries[e].to_json(measure_time).to_string().len() + 1)
+                .sum();
+            let fits = entries.len() + more.len() <= self.settings.batch_size.max(1)
+                && bytes + more_bytes + 16 <= MAX_BODY_BYTES;
+            if !groups.is_empty() && !fits {
+                requests.push((std::mem::take(&mut entries), std::mem::take(&mut groups)));
+                bytes = 0;
+            }
+            bytes += more_bytes;
+            entries.extend(more);
+            groups.push(g);
+        }
+        if !groups.is_empty() {
+            requests.push((entries, groups));
+        }
+        requests
+    }
 }
 
 fn describe(error: &reqwest::Error) -> String {
@@ -140,42 +209,44 @@ fn describe(error: &reqwest::Error) -> String {
     }
 }
 
-fn classify(response: Response) -> Result<Posted, DeliveryError> {
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| zibrato_worker::retry_after(v, SystemTime::now()));
-    // Librato's answers are small; read at most 64 KiB of one (a huge or endless body
-    // must not cost memory), keep 500 characters for the log, trust none of it.
-    let mut body = Vec::new();
-    let _ = std::io::Read::take(response, 64 * 1024).read_to_end(&mut body);
-    let text: String = String::from_utf8_lossy(&body).chars().take(500).collect();
-    match status {
-        s if s.is_success() => Ok(Posted::Accepted),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(DeliveryError::Fatal {
-            reason: format!(
-                "Librato refused the credentials ({status}); check --username and the API token"
-            ),
-        }),
-        StatusCode::TOO_MANY_REQUESTS => Err(DeliveryError::Retry {
-            reason: format!("rate limited ({status})"),
-            after: retry_after,
-        }),
-        StatusCode::BAD_REQUEST => Ok(Posted::Refused(text)),
-        s if s.is_server_error() => Err(DeliveryError::Retry {
-            reason: format!("Librato answered {status}"),
-            after: retry_after,
-        }),
-        _ => Ok(Posted::Dropped(format!("{status}: {text}"))),
-    }
-}
-
 fn now_seconds() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Per series of a window: whether it is finished with, and whether any of its entries
+/// was refused or dropped.
+struct Progress {
+    done: Vec<bool>,
+    refused: Vec<bool>,
+}
+
+impl Progress {
+    /// Removes the finished series from the window; returns their count.
+    fn take_done(&self, window: &mut Window) -> Delivered {
+        let mut delivered = Delivered::default();
+        let mut index = 0;
+        window.series.retain(|_| {
+            let keep = !self.done[index];
+            if !keep {
+                if self.refused[index] {
+                    delivered.rejected += 1;
+                } else {
+                    delivered.accepted += 1;
+                }
+            }
+            index += 1;
+            keep
+        });
+        delivered
+    }
+}
+
+fn add(total: &mut Delivered, more: Delivered) {
+    total.accepted += more.accepted;
+    total.rejected += more.rejected;
+    total.expired |= more.expired;
 }
 
 impl Backend for Librato {
@@ -198,71 +269,110 @@ impl Backend for Librato {
                 after: None,
             })?;
         match classify(response)? {
-            Posted::Accepted => Ok(()),
-            Posted::Refused(text) | Posted::Dropped(text) => Err(DeliveryError::Retry {
-                reason: format!("credentials check answered {text}"),
-                after: None,
-            }),
+            Answer::Accepted => Ok(()),
+            Answer::Refused(text) | Answer::Stale(text) | Answer::Dropped(text) => {
+                Err(DeliveryError::Retry {
+                    reason: format!("credentials check answered {text}"),
+                    after: None,
+                })
+            }
         }
     }
 
     fn deliver(&mut self, window: &mut Window) -> Result<Delivered, DeliveryError> {
         let measure_time = window.measure_time;
         if now_seconds().saturating_sub(measure_time) > self.settings.max_age.as_secs() {
-            let rejected = window.series.len();
             warn!(
                 measure_time,
-                series = rejected,
+                series = window.series.len(),
+                max_age = ?self.settings.max_age,
                 "window is older than Librato accepts; dropped"
             );
+            let mut delivered = std::mem::take(&mut self.carried);
+            delivered.rejected += window.series.len();
+            delivered.expired = true;
             window.series.clear();
-            return Ok(Delivered {
-                accepted: 0,
-                rejected,
-            });
+            return Ok(delivered);
         }
-        let mut delivered = Delivered::default();
-        // Quarantined names are not sent again.
-        let before = window.series.len();
-        let quarantined = &self.quarantined;
-        window.series.retain(|s| !quarantined.contains(&*s.name));
-        delivered.rejected += before - window.series.len();
-
-        // Group whole series into requests of at most batch_size entries and 1 MB.
-        while !window.series.is_empty() {
-            let mut groups: Vec<Vec<Json>> = Vec::new();
-            let mut count = 0;
-            let mut bytes = 0;
-            for series in &window.series {
-                let more = entries(series, measure_time, &mut self.names);
-                let more_bytes: usize = more.iter().map(|e| e.to_string().len() + 1).sum();
-                let fits = count + more.len() <= self.settings.batch_size.max(1)
-                    && bytes + more_bytes + 16 <= MAX_BODY_BYTES;
-                if !groups.is_empty() && !fits {
-                    break;
-                }
-                bytes += more_bytes;
-                count += more.len();
-                groups.push(more);
-            }
-            let request: Vec<Json> = groups.iter().flatten().cloned().collect();
-            let refused = self.post_isolating(&request)?;
-            // What was posted is done, accepted or refused; a retry sends only the rest.
-            let sent: Vec<_> = window.series.drain(..groups.len()).collect();
-            for (series, group) in sent.iter().zip(&groups) {
-                let names: Vec<String> = group.iter().filter_map(entry_name).collect();
-                if names.iter().any(|n| refused.contains(n)) {
-                    self.quarantined.insert(series.name.to_string());
-                    delivered.rejected += 1;
-                } else {
-                    delivered.accepted += 1;
-                }
+        // A fixed order, so which of two colliding series is kept does not vary:
+        // counters first (a count lost costs more than a reading), then gauges, then
+        // timers; by name, source and level within a kind.
+        window.series.sort_by(|a, b| {
+            (a.kind, &a.name, &a.source, &a.level).cmp(&(b.kind, &b.name, &b.source, &b.level))
+        });
+        let plan = Plan::build(&window.series, &mut self.names, &mut self.collision_log);
+        let count = window.series.len();
+        let mut progress = Progress {
+            done: vec![true; count],
+            refused: vec![false; count],
+        };
+        for owners in &plan.owners {
+            for &o in owners {
+                progress.done[o] = false;
             }
         }
+        for &c in &plan.collided {
+            progress.refused[c] = true;
+        }
+        let now = Instant::now();
+        let send: Vec<bool> = plan
+            .entries
+            .iter()
+            .zip(&plan.owners)
+            .map(|(entry, owners)| {
+                let ok = entry.is_finite() && !self.holds.is_held(&entry.key(), now);
+                if !ok {
+                    owners.iter().for_each(|&o| progress.refused[o] = true);
+                }
+                ok
+            })
+            .collect();
+        for (entries, groups) in self.requests(&plan, &send, measure_time) {
+            let outcome = if entries.is_empty() {
+                Ok(Posted::Refused(Vec::new()))
+            } else {
+                self.post_isolating(&plan, &entries, measure_time)
+            };
+            match outcome {
+                Err(error) => {
+                    let partial = progress.take_done(window);
+                    add(&mut self.carried, partial);
+                    return Err(error);
+                }
+                Ok(Posted::Stale(reason)) => {
+                    let mut delivered = std::mem::take(&mut self.carried);
+                    add(&mut delivered, progress.take_done(window));
+                    warn!(
+                        measure_time,
+                        series = window.series.len(),
+                        %reason,
+                        "Librato refuses this window's measure_time (too far in the past after an outage, or a clock far off); the window is dropped"
+                    );
+                    delivered.rejected += window.series.len();
+                    delivered.expired = true;
+                    window.series.clear();
+                    return Ok(delivered);
+                }
+                Ok(Posted::Refused(refused)) => {
+                    for e in refused {
+                        plan.owners[e]
+                            .iter()
+                            .for_each(|&o| progress.refused[o] = true);
+                    }
+                    for g in groups {
+                        for &e in &plan.groups[g] {
+                            plan.owners[e].iter().for_each(|&o| progress.done[o] = true);
+                        }
+                    }
+                }
+            }
+        }
+        let mut delivered = std::mem::take(&mut self.carried);
+        add(&mut delivered, progress.take_done(window));
         if delivered.rejected > 0 {
             info!(
                 rejected = delivered.rejected,
-                "series refused by Librato this window"
+                "series with a measurement refused or held back this window"
             );
         }
         Ok(delivered)

@@ -5,15 +5,24 @@
 //!   library did); gauges as `count`/`sum`/`min`/`max`/`sum_squares` summaries; timers
 //!   as the same summary in seconds plus one gauge per percentile (`<name>.p50`, …).
 //! * Names and sources are rewritten to Librato's alphabet (`A-Za-z0-9.:-_`, 255
-//!   characters), with one warning per name changed.
+//!   characters; a percentile's `.p99` suffix is kept whole), with one warning per name
+//!   changed. A series published without a source is posted without one; the reserved
+//!   source `all` is posted as `all_`.
+//! * One key, one entry: Librato's names are case-insensitive, so entries are keyed by
+//!   the case-folded name and source; counters of one key (from two levels, or two
+//!   spellings) are added, summaries of one kind combined, and anything else keeps the
+//!   first (counters before gauges before timers, then by name) and drops the other with a warning naming both.
 //! * Requests hold at most `--batch-size` entries (300) and 1 MB. HTTP basic auth, a
 //!   `zibrato/<version>` User-Agent.
-//! * A 400 is answered by splitting the request until the refused measurements are
-//!   isolated; their names are quarantined (not sent again), warned about and counted,
-//!   and the rest is delivered. 401/403 stop the worker. Connection errors, timeouts,
-//!   429 (honouring `Retry-After`) and 5xx are retried with backoff from the worker's
-//!   bounded queue; windows older than `--max-age` are dropped and counted rather than
-//!   sent to be refused. Other 4xx are logged with Librato's answer and dropped.
+//! * Refusals are read from the status and Librato's error body: a `measure_time`
+//!   refusal drops that window (counted); any other 400 is split until the refused
+//!   measurements stand alone, and each is dropped from that window only (counted); a
+//!   (name, source) pair refused twice within an hour is held back for
+//!   `--refusal-hold` (10 minutes), never for good. A 403 that speaks of a limit is
+//!   retried like a 429; 401 and other 403s stop the worker. Connection errors,
+//!   timeouts, 408, 429 (honouring `Retry-After`) and 5xx are retried with backoff;
+//!   windows older than `--max-age` are dropped and counted rather than sent to be
+//!   refused. Other 4xx are logged with Librato's answer and dropped.
 //!
 //! The binary's `--help` lists every flag; the README explains the credentials.
 //!
@@ -31,19 +40,23 @@
 //!     source: Arc::from("web-1"),
 //!     summary: Summary::Counter { sum: 42 },
 //! };
-//! let json = entries(&series, 1_764_158_400, &mut Sanitizer::default());
+//! let json = entries(&series, &mut Sanitizer::default())[0].to_json(1_764_158_400);
 //! assert_eq!(
-//!     json[0].to_string(),
+//!     json.to_string(),
 //!     r#"{"measure_time":1764158400,"name":"api_requests","source":"web-1","value":42}"#
 //! );
 //! ```
 
+mod answer;
 mod backend;
+mod holds;
 mod names;
 mod payload;
+mod plan;
 mod secret;
 
 pub use backend::{Librato, MAX_BODY_BYTES, Settings};
-pub use names::Sanitizer;
-pub use payload::{body, entries, percentile_suffix};
+pub use holds::MAX_HELD_PAIRS;
+pub use names::{MAX_LEN, RESERVED_SOURCE, RESERVED_SOURCE_REWRITE, Sanitizer};
+pub use payload::{Entry, Measure, body, entries, percentile_suffix};
 pub use secret::Secret;

@@ -11,9 +11,10 @@ use zibrato_worker::{WorkerArgs, parse_seconds};
 /// Subscribes to levels at a Zibrato broker, aggregates each flush window and posts it
 /// to Librato.
 ///
-/// The API token is read from LIBRATO_TOKEN, --apitoken-file, or --apitoken, in that
-/// order of preference: a token given on the command line is visible to every user of
-/// the machine in `ps`.
+/// The API token is read from --apitoken-file (or LIBRATO_TOKEN_FILE) when given,
+/// otherwise from --apitoken or LIBRATO_TOKEN (the flag wins over the variable). Prefer
+/// the file or the variable: a token given on the command line is visible to every user
+/// of the machine in `ps`.
 #[derive(Debug, Parser)]
 #[command(name = "zibrato-librato", version, about, long_about)]
 struct Cli {
@@ -54,6 +55,12 @@ struct Cli {
     #[arg(long, env = "LIBRATO_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
     request_timeout: Duration,
 
+    /// Seconds a (name, source) pair that Librato refused twice within an hour is held
+    /// back (not sent) before it is tried again; 0 never holds. A first refusal only
+    /// drops that measurement from its window. Nothing is blocked for good.
+    #[arg(long, env = "LIBRATO_REFUSAL_HOLD", default_value = "600", value_parser = parse_hold)]
+    refusal_hold: Duration,
+
     /// Print the JSON each request would carry, one request per line, and post nothing.
     /// Needs no credentials.
     #[arg(long)]
@@ -77,8 +84,24 @@ fn token(cli: &Cli) -> Result<Option<Secret>, String> {
         .map(Secret::new))
 }
 
+fn parse_hold(text: &str) -> Result<Duration, String> {
+    if text.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_seconds(text)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.worker.flush.subsec_nanos() != 0 {
+        // Librato's measure_time is in whole seconds: two windows of a fractional
+        // interval could carry the same time and overwrite each other.
+        eprintln!(
+            "zibrato-librato: --flush must be a whole number of seconds for Librato (its measure_time has no fractions), not {:?}",
+            cli.worker.flush
+        );
+        return ExitCode::from(2);
+    }
     let token = match token(&cli) {
         Ok(token) => token,
         Err(message) => {
@@ -109,6 +132,7 @@ fn main() -> ExitCode {
         batch_size: cli.batch_size as usize,
         max_age: cli.max_age,
         timeout: cli.request_timeout,
+        refusal_hold: cli.refusal_hold,
         dry_run: cli.dry_run,
     };
     let backend = match Librato::new(settings) {

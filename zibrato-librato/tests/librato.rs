@@ -1,82 +1,14 @@
 //! client → real broker → real zibrato-librato → a Librato stand-in on 127.0.0.1.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use zibrato::Zibrato;
-use zibrato_testkit::{
-    Answer, Daemon, LibratoStandIn, Subscriber, bin_path, connected_client, free_port_pair,
-    start_broker, start_worker,
-};
+use zibrato_testkit::{Answer, Daemon, LibratoStandIn, Subscriber, bin_path, free_port_pair};
 
-const WORKER: &str = env!("CARGO_BIN_EXE_zibrato-librato");
-const WAIT: Duration = Duration::from_secs(15);
-const USER: &str = "ops@example.com";
-const TOKEN: &str = "s3cr3t-t0k3n";
+mod common;
 
-struct Pipeline {
-    port: u16,
-    librato: LibratoStandIn,
-    worker: Daemon,
-    _broker: Daemon,
-}
-
-impl Pipeline {
-    fn start(flush: &str, extra: &[&str]) -> Pipeline {
-        Self::start_with(flush, extra, Answer::Accept)
-    }
-
-    fn start_with(flush: &str, extra: &[&str], answer: Answer) -> Pipeline {
-        let port = free_port_pair();
-        let broker = start_broker(port, &[]);
-        let librato = LibratoStandIn::start(USER, TOKEN);
-        librato.answer(answer);
-        let url = librato.url();
-        let mut args = vec![
-            "--levels",
-            "info",
-            "--flush",
-            flush,
-            "--username",
-            USER,
-            "--api-url",
-            &url,
-        ];
-        args.extend_from_slice(&["--log-level", "debug"]);
-        args.extend_from_slice(extra);
-        let worker = start_worker(WORKER, port, &args, &[("LIBRATO_TOKEN", TOKEN)], "info");
-        Pipeline {
-            port,
-            librato,
-            worker,
-            _broker: broker,
-        }
-    }
-
-    fn client(&self) -> Zibrato {
-        connected_client(self.port)
-    }
-}
-
-fn named<'a>(gauges: &'a [Json], name: &str) -> Vec<&'a Json> {
-    gauges.iter().filter(|g| g["name"] == name).collect()
-}
-
-fn sum_values(gauges: &[Json], name: &str, source: &str) -> f64 {
-    named(gauges, name)
-        .iter()
-        .filter(|g| g["source"] == source)
-        .map(|g| g["value"].as_f64().unwrap())
-        .sum()
-}
-
-/// Sleeps until just after a multiple of `interval` seconds, so what follows falls in
-/// one window.
-fn start_of_window(interval: u64) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let into = now.as_millis() as u64 % (interval * 1000);
-    std::thread::sleep(Duration::from_millis(interval * 1000 - into + 100));
-}
+use common::*;
 
 #[test]
 fn windows_roll_up_per_source_and_name_with_correct_summaries() {
@@ -173,7 +105,7 @@ fn an_idle_worker_flushes_on_time_then_falls_silent_once_counters_expire() {
     z.flush(WAIT).unwrap();
     // Delivered by the timer, with no further traffic to trigger it.
     p.librato
-        .wait_for(WAIT, |g| sum_values(g, "once", "not_specified") == 1.0);
+        .wait_for(WAIT, |g| sum_values(g, "once", NO_SOURCE) == 1.0);
     // Then 0 until the series expires, then nothing at all.
     p.librato
         .wait_for(WAIT, |g| named(g, "once").iter().any(|g| g["value"] == 0));
@@ -217,14 +149,14 @@ fn server_errors_then_success_deliver_every_window_exactly_once() {
     }
     p.librato.answer(Answer::Accept);
     let gauges = p.librato.wait_for(WAIT, |g| {
-        sum_values(g, "through.outage", "not_specified") >= total as f64
+        sum_values(g, "through.outage", NO_SOURCE) >= total as f64
     });
     drop(gauges);
     // Wait out further retries: a duplicate would show up now.
     std::thread::sleep(Duration::from_secs(2));
     let gauges = p.librato.gauges();
     assert_eq!(
-        sum_values(&gauges, "through.outage", "not_specified"),
+        sum_values(&gauges, "through.outage", NO_SOURCE),
         total as f64
     );
     let mut times: Vec<u64> = named(&gauges, "through.outage")
@@ -274,12 +206,12 @@ fn absurd_and_malformed_retry_after_values_never_stop_delivery() {
     }
     p.librato.answer(Answer::Accept);
     p.librato.wait_for(WAIT, |g| {
-        sum_values(g, "through.429", "not_specified") >= total as f64
+        sum_values(g, "through.429", NO_SOURCE) >= total as f64
     });
     std::thread::sleep(Duration::from_secs(2));
     let gauges = p.librato.gauges();
     assert_eq!(
-        sum_values(&gauges, "through.429", "not_specified"),
+        sum_values(&gauges, "through.429", NO_SOURCE),
         total as f64,
         "every window delivered once"
     );
@@ -303,7 +235,7 @@ fn a_refused_measurement_is_isolated_and_the_rest_delivered() {
         ["a", "b", "c", "d"].iter().all(|n| !named(g, n).is_empty())
     });
     assert!(named(&gauges, "poison").is_empty());
-    p.worker.wait_for_output("quarantined", WAIT);
+    p.worker.wait_for_output("dropped from this window", WAIT);
     // The self-metric counts it.
     p.librato.wait_for(WAIT, |g| {
         named(g, "zibrato.worker.rejected_series")
@@ -324,7 +256,7 @@ fn sigterm_mid_window_delivers_that_window_and_exits_zero() {
     let status = p.worker.stop("TERM");
     assert!(status.success(), "{status:?}\n{}", p.worker.output());
     assert_eq!(
-        sum_values(&p.librato.gauges(), "last.window", "not_specified"),
+        sum_values(&p.librato.gauges(), "last.window", NO_SOURCE),
         42.0
     );
     let output = p.worker.output();
@@ -410,6 +342,10 @@ fn bad_command_lines_are_one_clear_line_and_exit_two() {
         ),
         (vec!["--levels", "info", "--bogus"], "unexpected argument"),
         (
+            vec!["--levels", "info", "--flush", "0.5", "--dry-run"],
+            "whole number of seconds",
+        ),
+        (
             vec![
                 "--levels",
                 "info",
@@ -455,7 +391,7 @@ fn a_hanging_librato_is_timed_out_and_retried_while_ingest_misses_nothing() {
     );
     p.librato.answer(Answer::Accept);
     p.librato.wait_for(WAIT, |g| {
-        sum_values(g, "through.hang", "not_specified") == total as f64
+        sum_values(g, "through.hang", NO_SOURCE) == total as f64
     });
     let gauges = p
         .librato
@@ -549,7 +485,7 @@ fn frames_lost_in_transit_are_counted_from_sequence_numbers() {
             .sum::<f64>()
             >= 3.0
     });
-    assert_eq!(sum_values(&gauges, "seq.test", "not_specified"), 5.0);
+    assert_eq!(sum_values(&gauges, "seq.test", NO_SOURCE), 5.0);
     std::thread::sleep(Duration::from_millis(1500));
     let lost: f64 = named(&p.librato.gauges(), "zibrato.worker.lost_frames")
         .iter()
@@ -577,9 +513,8 @@ fn garbage_and_huge_answers_do_not_disturb_the_worker() {
     p.librato.answer(Answer::Accept);
     z.count_by("info", "after.garbage", 1);
     z.flush(WAIT).unwrap();
-    p.librato.wait_for(WAIT, |g| {
-        sum_values(g, "after.garbage", "not_specified") == 1.0
-    });
+    p.librato
+        .wait_for(WAIT, |g| sum_values(g, "after.garbage", NO_SOURCE) == 1.0);
     let (rss, _) = zibrato_testkit::rss(p.worker.pid());
     assert!(
         rss < 64 << 20,

@@ -12,7 +12,7 @@ mod statsd;
 mod tools;
 
 pub use http::{HttpAnswer, http_get, http_request};
-pub use librato::{Answer, LibratoStandIn, Posted};
+pub use librato::{Answer, Key, LibratoStandIn, MAX_VALUE, Posted, TOO_FAR_IN_THE_PAST};
 pub use peers::{Publisher, Subscriber, frame};
 pub use pipeline::{connected_client, start_broker, start_worker};
 pub use ports::free_port_pair;

@@ -1,6 +1,13 @@
 //! A stand-in for Librato's metrics API on 127.0.0.1, checking what the real API
 //! checks and answering as told.
+//!
+//! Like Librato's source-based API, it refuses (400, with Librato's error bodies) a
+//! value of 10^126 or more, the reserved source `all`, and a `measure_time` older than
+//! its maximum age (two hours, or what [`LibratoStandIn::max_age`] sets). It keys what
+//! it stores by case-folded name and source and `measure_time`, and counts requests
+//! that carry one key twice.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -28,7 +35,24 @@ pub enum Answer {
     RefuseNames(Vec<String>),
     /// This status with a body of binary garbage of this many bytes.
     Garbage(u16, usize),
+    /// 403 with this body (Librato's answer to a rate-limited account, or to a
+    /// permission it does not grant).
+    Forbidden(String),
+    /// Checks and stores the request like [`Answer::Accept`], then waits this long
+    /// before answering 200: a slow acceptance that outlasts the client's timeout.
+    SlowAccept(Duration),
 }
+
+/// Librato's answer to a `measure_time` too far in the past.
+pub const TOO_FAR_IN_THE_PAST: &str =
+    r#"{"errors":{"params":{"measure_time":["is too far in the past"]}}}"#;
+
+/// The largest value Librato stores is below this.
+pub const MAX_VALUE: f64 = 1e126;
+
+/// A stored measurement's key: case-folded name, case-folded source (empty for none),
+/// `measure_time`.
+pub type Key = (String, String, u64);
 
 /// One accepted `POST`: its gauge entries.
 #[derive(Debug, Clone)]
@@ -45,6 +69,11 @@ struct State {
     /// Every request seen: method, status answered.
     log: Vec<(String, u16)>,
     hung: Vec<Request>,
+    max_age: Duration,
+    /// Every accepted entry, by key, in arrival order.
+    stored: HashMap<Key, Vec<Json>>,
+    /// Requests that carried one key more than once.
+    repeated_keys: usize,
 }
 
 /// A Librato stand-in. Checks basic auth against the user and token it was given, the
@@ -66,6 +95,9 @@ impl LibratoStandIn {
             posted: Vec::new(),
             log: Vec::new(),
             hung: Vec::new(),
+            max_age: Duration::from_secs(7_200),
+            stored: HashMap::new(),
+            repeated_keys: 0,
         }));
         let expected = format!(
             "Basic {}",
@@ -96,6 +128,23 @@ impl LibratoStandIn {
     /// Changes how requests are answered from now on.
     pub fn answer(&self, answer: Answer) {
         self.state.lock().unwrap().answer = answer;
+    }
+
+    /// Refuses, from now on, entries whose `measure_time` is older than `age` (Librato:
+    /// two hours), with Librato's answer [`TOO_FAR_IN_THE_PAST`].
+    pub fn max_age(&self, age: Duration) {
+        self.state.lock().unwrap().max_age = age;
+    }
+
+    /// Every accepted entry by key (see [`Key`]), each posting of the key in arrival
+    /// order: a key posted twice has two.
+    pub fn stored(&self) -> HashMap<Key, Vec<Json>> {
+        self.state.lock().unwrap().stored.clone()
+    }
+
+    /// How many requests carried one key (case-folded name and source) more than once.
+    pub fn repeated_keys(&self) -> usize {
+        self.state.lock().unwrap().repeated_keys
     }
 
     /// Every accepted `POST` so far.
@@ -206,6 +255,7 @@ fn handle(mut request: Request, expected_auth: &str, state: &Mutex<State>) {
             return;
         }
         Answer::ServerError => return respond(request, 500, "{}", state, method),
+        Answer::Forbidden(body) => return respond(request, 403, &body, state, method),
         Answer::Garbage(status, size) => {
             state.lock().unwrap().log.push((method, status));
             let garbage: Vec<u8> = (0..size).map(|i| (i * 7919 % 251) as u8).collect();
@@ -235,13 +285,10 @@ fn handle(mut request: Request, expected_auth: &str, state: &Mutex<State>) {
             method,
         );
     }
-    let gauges = match check_shape(&body) {
+    let max_age = state.lock().unwrap().max_age;
+    let gauges = match check_shape(&body, max_age) {
         Ok(gauges) => gauges,
-        Err(problem) => {
-            let body =
-                serde_json::json!({ "errors": { "params": { "gauges": [problem] } } }).to_string();
-            return respond(request, 400, &body, state, method);
-        }
+        Err(body) => return respond(request, 400, &body, state, method),
     };
     if let Answer::RefuseNames(names) = &answer {
         if let Some(name) = gauges
@@ -253,12 +300,42 @@ fn handle(mut request: Request, expected_auth: &str, state: &Mutex<State>) {
             return respond(request, 400, &body, state, method);
         }
     }
-    state
-        .lock()
-        .unwrap()
-        .posted
-        .push(Posted { gauges, user_agent });
+    {
+        let mut s = state.lock().unwrap();
+        let mut keys: Vec<Key> = gauges.iter().map(key).collect();
+        keys.sort();
+        if keys.windows(2).any(|w| w[0] == w[1]) {
+            s.repeated_keys += 1;
+        }
+        for g in &gauges {
+            s.stored.entry(key(g)).or_default().push(g.clone());
+        }
+        s.posted.push(Posted { gauges, user_agent });
+    }
+    if let Answer::SlowAccept(delay) = answer {
+        thread::sleep(delay);
+    }
     respond(request, 200, "{}", state, method);
+}
+
+fn key(gauge: &Json) -> Key {
+    let text = |k: &str| gauge[k].as_str().unwrap_or_default().to_ascii_lowercase();
+    (
+        text("name"),
+        text("source"),
+        gauge["measure_time"].as_u64().unwrap_or_default(),
+    )
+}
+
+fn now_seconds() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A 400 naming one field, as Librato words it.
+fn refusal(field: &str, problem: String) -> String {
+    serde_json::json!({ "errors": { "params": { field: [problem] } } }).to_string()
 }
 
 fn legal_name(name: &str) -> bool {
@@ -269,40 +346,62 @@ fn legal_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'-' | b'_'))
 }
 
-/// The checks the real API makes on a source-based gauges post.
-fn check_shape(body: &str) -> Result<Vec<Json>, String> {
-    let json: Json = serde_json::from_str(body).map_err(|e| format!("invalid JSON: {e}"))?;
-    let gauges = json["gauges"].as_array().ok_or("no gauges array")?;
+/// The checks the real API makes on a source-based gauges post; a refusal is the
+/// error body, naming the field as Librato does.
+fn check_shape(body: &str, max_age: Duration) -> Result<Vec<Json>, String> {
+    let shape = |problem: String| refusal("gauges", problem);
+    let json: Json = serde_json::from_str(body).map_err(|e| shape(format!("invalid JSON: {e}")))?;
+    let gauges = json["gauges"]
+        .as_array()
+        .ok_or_else(|| shape("no gauges array".into()))?;
     if gauges.len() > 300 {
-        return Err(format!("{} measurements in one request", gauges.len()));
+        return Err(shape(format!(
+            "{} measurements in one request",
+            gauges.len()
+        )));
     }
+    let oldest = now_seconds().saturating_sub(max_age.as_secs());
     for g in gauges {
-        let name = g["name"].as_str().ok_or("a gauge without a name")?;
+        let name = g["name"]
+            .as_str()
+            .ok_or_else(|| refusal("name", "is not present".into()))?;
         if !legal_name(name) {
-            return Err(format!("invalid name {name:?}"));
+            return Err(refusal("name", format!("{name:?} is invalid")));
         }
         if let Some(source) = g.get("source") {
-            let source = source.as_str().ok_or("source is not a string")?;
+            let source = source
+                .as_str()
+                .ok_or_else(|| refusal("source", "is not a string".into()))?;
             if !legal_name(source) {
-                return Err(format!("invalid source {source:?}"));
+                return Err(refusal("source", format!("{source:?} is invalid")));
+            }
+            if source.eq_ignore_ascii_case("all") {
+                return Err(refusal("source", "all is reserved".into()));
             }
         }
-        if !g["measure_time"].is_u64() {
-            return Err(format!("{name}: measure_time is not an integer"));
+        let Some(measure_time) = g["measure_time"].as_u64() else {
+            return Err(refusal("measure_time", "is not an integer".into()));
+        };
+        if measure_time < oldest {
+            return Err(TOO_FAR_IN_THE_PAST.to_string());
         }
-        let number = |k: &str| g[k].is_number();
-        if g.get("value").is_some() {
-            if !number("value") {
-                return Err(format!("{name}: value is not a number"));
-            }
-        } else if !(g["count"].as_u64().is_some_and(|c| c > 0)
-            && ["sum", "min", "max", "sum_squares"]
-                .iter()
-                .all(|k| number(k)))
-        {
-            return Err(format!(
+        let fields: &[&str] = if g.get("value").is_some() {
+            &["value"]
+        } else if g["count"].as_u64().is_some_and(|c| c > 0) {
+            &["sum", "min", "max", "sum_squares"]
+        } else {
+            return Err(shape(format!(
                 "{name}: neither value nor count/sum/min/max/sum_squares"
-            ));
+            )));
+        };
+        for &field in fields {
+            match g[field].as_f64() {
+                None => return Err(refusal(field, format!("{name}: is not a number"))),
+                Some(v) if v.abs() >= MAX_VALUE => {
+                    return Err(refusal(field, format!("{name}: {v} is too large")));
+                }
+                Some(_) => {}
+            }
         }
     }
     Ok(gauges.clone())

@@ -31,6 +31,9 @@ pub struct Delivered {
     pub accepted: usize,
     /// Series the service will never accept (bad names, too old); dropped and counted.
     pub rejected: usize,
+    /// The whole window was too old for the service and is dropped: counted in
+    /// `zibrato.worker.dropped_windows` besides its series in `rejected`.
+    pub expired: bool,
 }
 
 /// A destination for flushed windows: Librato, statsd, the console, or yours.

@@ -119,11 +119,18 @@ impl Delivery {
                     self.stats
                         .rejected_series
                         .fetch_add(delivered.rejected as u64, Ordering::Relaxed);
-                    queue.pop_front();
-                    if attempt > 0 {
-                        info!(backend = backend.name(), "delivery recovered");
+                    if delivered.expired {
+                        self.stats.dropped_windows.fetch_add(1, Ordering::Relaxed);
                     }
-                    attempt = 0;
+                    queue.pop_front();
+                    // Recovered only once the service takes something: a window dropped
+                    // as too old, or refused whole, says nothing about the outage.
+                    if delivered.accepted > 0 {
+                        if attempt > 0 {
+                            info!(backend = backend.name(), "delivery recovered");
+                        }
+                        attempt = 0;
+                    }
                 }
                 Err(DeliveryError::Retry { reason, after }) => {
                     self.stats.delivery_errors.fetch_add(1, Ordering::Relaxed);
