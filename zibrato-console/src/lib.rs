@@ -223,7 +223,7 @@ impl Backend for Console {
         window.series.clear();
         Ok(Delivered {
             accepted,
-            rejected: 0,
+            ..Delivered::default()
         })
     }
 }

@@ -101,7 +101,7 @@ impl Backend for Prometheus {
         window.series.clear();
         Ok(Delivered {
             accepted,
-            rejected: 0,
+            ..Delivered::default()
         })
     }
 }

@@ -50,10 +50,22 @@ pub struct WorkerArgs {
     #[arg(long, env = "ZIBRATO_WORKER_HWM", default_value = "100000")]
     pub hwm: i32,
 
-    /// Windows kept for delivery while the backend is failing; beyond it the oldest are
-    /// dropped, counted and logged.
-    #[arg(long, env = "ZIBRATO_MAX_PENDING_WINDOWS", default_value = "120")]
-    pub max_pending_windows: usize,
+    /// Bytes of windows kept in memory for delivery while the backend is failing (about
+    /// 150 bytes per series and window); beyond it the oldest are dropped, counted and
+    /// logged — or, with a spool, the newest wait on disk only.
+    #[arg(long, env = "ZIBRATO_MAX_PENDING_BYTES", default_value = "268435456", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_pending_bytes: u64,
+
+    /// Directory where windows not yet delivered are written (fsynced) before delivery
+    /// is tried, replayed after a restart, and removed once delivered: a crash then loses
+    /// at most the window being aggregated. Off by default. One worker per directory.
+    #[arg(long, env = "ZIBRATO_SPOOL_DIR")]
+    pub spool_dir: Option<std::path::PathBuf>,
+
+    /// Bytes of window files the spool holds at most; past it the oldest are deleted,
+    /// counted and logged.
+    #[arg(long, env = "ZIBRATO_SPOOL_MAX_BYTES", default_value = "1073741824", value_parser = clap::value_parser!(u64).range(1..))]
+    pub spool_max_bytes: u64,
 
     /// The longest wait a service may ask for with `Retry-After`, in seconds; a longer
     /// (or absurd) value is cut to this.

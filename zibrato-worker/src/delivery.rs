@@ -1,6 +1,5 @@
 //! The delivery thread: a bounded queue of windows, retries with backoff and jitter.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -9,6 +8,8 @@ use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 use zibrato_daemon::{RateLimiter, Shutdown, later};
 
+use crate::pending::{Bounds, Pending};
+use crate::spool::{Spool, SpoolFile};
 use crate::{Backend, DeliveryError, Window, WorkerStats};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -21,7 +22,9 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 /// Settings of the delivery thread.
 pub(crate) struct Delivery {
-    pub max_pending: usize,
+    pub bounds: Bounds,
+    /// The spool and the windows a previous run left in it.
+    pub spool: Option<(Spool, Vec<SpoolFile>)>,
     pub shutdown_timeout: Duration,
     pub max_retry_after: Duration,
     pub stats: Arc<WorkerStats>,
@@ -45,8 +48,15 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 impl Delivery {
-    pub(crate) fn run<B: Backend>(self, mut backend: B, windows: Receiver<Window>) -> Ended {
-        let mut queue: VecDeque<Window> = VecDeque::new();
+    pub(crate) fn run<B: Backend>(mut self, mut backend: B, windows: Receiver<Window>) -> Ended {
+        let mut queue = Pending::new(self.bounds, self.spool.take(), Arc::clone(&self.stats));
+        if !queue.is_empty() {
+            info!(
+                windows = queue.len(),
+                bytes = queue.spooled_bytes(),
+                "replaying the windows a previous run left in the spool"
+            );
+        }
         let mut attempt = 0u32;
         let mut next_try = Instant::now();
         let mut failures = RateLimiter::new(Duration::from_secs(10));
@@ -67,9 +77,9 @@ impl Delivery {
                 }
                 None => match windows.recv_timeout(wait) {
                     Ok(window) => {
-                        queue.push_back(window);
+                        queue.push(window);
                         while let Ok(window) = windows.try_recv() {
-                            queue.push_back(window);
+                            queue.push(window);
                         }
                     }
                     Err(RecvTimeoutError::Timeout) => {}
@@ -78,39 +88,34 @@ impl Delivery {
                     }
                 },
             }
-            while queue.len() > self.max_pending {
-                if let Some(old) = queue.pop_front() {
-                    self.stats.dropped_windows.fetch_add(1, Ordering::Relaxed);
-                    warn!(
-                        measure_time = old.measure_time,
-                        series = old.series.len(),
-                        pending = self.max_pending,
-                        "delivery is failing for longer than the pending queue holds; dropped the oldest window"
-                    );
-                }
-            }
             if let Some(deadline) = closing {
                 if queue.is_empty() {
                     return Ended::Clean;
                 }
                 if Instant::now() >= deadline {
-                    let dropped = queue.len() as u64;
-                    self.stats
-                        .dropped_windows
-                        .fetch_add(dropped, Ordering::Relaxed);
-                    error!(
-                        windows = dropped,
-                        "shutdown timeout: windows not delivered are dropped"
-                    );
+                    let (dropped, kept) = queue.abandon();
+                    if dropped > 0 {
+                        error!(
+                            windows = dropped,
+                            "shutdown timeout: windows not delivered are dropped"
+                        );
+                    }
+                    if kept > 0 {
+                        warn!(
+                            windows = kept,
+                            "shutdown timeout: windows not delivered stay in the spool for the next start"
+                        );
+                    }
                     return Ended::Clean;
                 }
             }
             if queue.is_empty() || Instant::now() < next_try {
                 continue;
             }
-            let Some(window) = queue.front_mut() else {
+            let Some(window) = queue.front() else {
                 continue;
             };
+            let before = window.series.len();
             match backend.deliver(window) {
                 Ok(delivered) => {
                     self.stats
@@ -122,7 +127,7 @@ impl Delivery {
                     if delivered.expired {
                         self.stats.dropped_windows.fetch_add(1, Ordering::Relaxed);
                     }
-                    queue.pop_front();
+                    queue.done();
                     // Recovered only once the service takes something: a window dropped
                     // as too old, or refused whole, says nothing about the outage.
                     if delivered.accepted > 0 {
@@ -133,6 +138,9 @@ impl Delivery {
                     }
                 }
                 Err(DeliveryError::Retry { reason, after }) => {
+                    if window.series.len() < before {
+                        queue.partly_done();
+                    }
                     self.stats.delivery_errors.fetch_add(1, Ordering::Relaxed);
                     let delay = after
                         .map_or_else(|| backoff(attempt), |after| after.min(self.max_retry_after));

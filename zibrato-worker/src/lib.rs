@@ -72,10 +72,12 @@ mod aggregate;
 mod backend;
 mod config;
 mod delivery;
+mod pending;
 mod retry_after;
 mod runner;
 mod sequence;
 mod sketch;
+mod spool;
 mod summary;
 mod telemetry;
 

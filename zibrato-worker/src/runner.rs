@@ -13,7 +13,9 @@ use zibrato_wire::{Frame, Level};
 
 use crate::aggregate::Aggregator;
 use crate::delivery::{Delivery, Ended};
+use crate::pending::Bounds;
 use crate::sequence::SequenceTracker;
+use crate::spool::{Spool, SpoolError};
 use crate::telemetry::SelfMetrics;
 use crate::{Backend, DeliveryError, Window, WorkerArgs, WorkerStats};
 
@@ -71,8 +73,27 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
     let timer_values = backend.timer_values();
     let stats = Arc::new(WorkerStats::default());
     let (windows, inbox) = mpsc::channel();
+    let spool = match &args.spool_dir {
+        None => None,
+        Some(dir) => match Spool::open(dir) {
+            Ok(spool) => Some(spool),
+            Err(SpoolError::InUse(message)) => {
+                error!("{message}");
+                return ExitCode::FAILURE;
+            }
+            Err(SpoolError::Unusable(message)) => {
+                error!("{message}; windows are kept in memory only");
+                stats.spool_errors.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        },
+    };
     let delivery = Delivery {
-        max_pending: args.max_pending_windows.max(1),
+        bounds: Bounds {
+            memory: usize::try_from(args.max_pending_bytes).unwrap_or(usize::MAX),
+            spool: args.spool_max_bytes,
+        },
+        spool,
         shutdown_timeout: args.shutdown_timeout,
         max_retry_after: args.max_retry_after,
         stats: Arc::clone(&stats),
@@ -465,6 +486,7 @@ fn log_totals(stats: &WorkerStats, signal: Option<&str>) {
         delivery_errors = l(&stats.delivery_errors),
         dropped_windows = l(&stats.dropped_windows),
         overflow_measurements = l(&stats.overflow_measurements),
+        spool_errors = l(&stats.spool_errors),
         signal = signal.unwrap_or("none"),
         "worker stopped"
     );

@@ -2,10 +2,12 @@
 
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
 use zibrato_wire::Kind;
 
 /// Count, sum, min, max, sum of squares and last value of the readings in a window.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     /// Number of readings.
     pub count: u64,
@@ -52,7 +54,7 @@ impl Stats {
 }
 
 /// The aggregate of one series over one window.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Summary {
     /// The sum of the increments (0 for a counter that saw none this window but has not
     /// expired yet).
@@ -77,7 +79,7 @@ pub enum Summary {
 }
 
 /// One series in a flushed window.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesSummary {
     /// The level it arrived on.
     pub level: Arc<str>,
@@ -92,7 +94,7 @@ pub struct SeriesSummary {
 }
 
 /// One flushed window: what a [`Backend`](crate::Backend) delivers.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Window {
     /// The end of the window, in seconds since the Unix epoch, aligned to the flush
     /// interval: every worker with the same interval stamps the same times.
@@ -102,4 +104,28 @@ pub struct Window {
     /// The series, in no particular order. A backend removes what it has delivered, so
     /// a retry sends only the rest.
     pub series: Vec<SeriesSummary>,
+}
+
+impl Window {
+    /// About how many bytes the window holds in memory: what the pending queue's bound
+    /// (`--max-pending-bytes`) counts.
+    pub fn approx_bytes(&self) -> usize {
+        const SERIES: usize = std::mem::size_of::<SeriesSummary>() + 3 * 16;
+        std::mem::size_of::<Window>()
+            + self
+                .series
+                .iter()
+                .map(|s| {
+                    let extra = match &s.summary {
+                        Summary::Timer {
+                            percentiles,
+                            values,
+                            ..
+                        } => percentiles.len() * 16 + values.len() * 8,
+                        _ => 0,
+                    };
+                    SERIES + s.level.len() + s.name.len() + s.source.len() + extra
+                })
+                .sum::<usize>()
+    }
 }

@@ -31,6 +31,8 @@ pub struct WorkerStats {
     pub delivered_series: AtomicU64,
     /// Measurements of new series past `--max-series`, folded into the overflow series.
     pub overflow_measurements: AtomicU64,
+    /// Spool files that could not be written, rewritten or read back.
+    pub spool_errors: AtomicU64,
 }
 
 impl WorkerStats {
@@ -50,12 +52,13 @@ impl WorkerStats {
                 "zibrato.worker.overflow_measurements",
                 l(&self.overflow_measurements),
             ),
+            ("zibrato.worker.spool_errors", l(&self.spool_errors)),
         ]
     }
 }
 
 /// How many counters [`WorkerStats`] reports.
-const TOTALS: usize = 10;
+const TOTALS: usize = 11;
 
 /// Turns the totals into per-window increases, as counter series of the level
 /// `zibrato`.
