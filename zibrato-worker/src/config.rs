@@ -51,7 +51,7 @@ pub struct WorkerArgs {
     pub hwm: i32,
 
     /// Bytes of windows kept in memory for delivery while the backend is failing (about
-    /// 150 bytes per series and window); beyond it the oldest are dropped, counted and
+    /// 220 bytes per series and window); beyond it the oldest are dropped, counted and
     /// logged — or, with a spool, the newest wait on disk only.
     #[arg(long, env = "ZIBRATO_MAX_PENDING_BYTES", default_value = "268435456", value_parser = clap::value_parser!(u64).range(1..))]
     pub max_pending_bytes: u64,

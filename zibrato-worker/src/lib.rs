@@ -40,9 +40,15 @@
 //! The backend removes from a [`Window`] what it delivered; what is left is retried
 //! with exponential backoff and jitter (or after the service's `Retry-After`, read with
 //! [`retry_after`] and cut to `--max-retry-after`), from a queue of at most
-//! `--max-pending-windows` windows; beyond it the oldest are dropped, counted and
+//! `--max-pending-bytes` of windows; beyond it the oldest are dropped, counted and
 //! logged. A [`DeliveryError::Fatal`] (credentials refused) stops the worker with a
 //! failure exit code.
+//!
+//! With `--spool-dir`, each window is written to disk (and `fsync`ed) before delivery
+//! is tried, replayed after a restart and deleted once delivered, so a crash loses at
+//! most the window being aggregated; the spool holds at most `--spool-max-bytes`.
+//! Delivery is at least once: a request whose answer never came, or a window delivered
+//! just before a crash, is sent again, identical.
 //!
 //! On SIGTERM, SIGINT or SIGQUIT the worker stops reading, flushes what it holds,
 //! delivers within `--shutdown-timeout`, and exits 0 — or 1 if a backend call is still
@@ -63,7 +69,8 @@
 //! window:
 //! `zibrato.worker.frames`, `.measurements`, `.malformed`, `.lost_frames` (from the
 //! publishers' sequence numbers), `.flushes`, `.delivery_errors`, `.dropped_windows`,
-//! `.rejected_series`, `.delivered_series`, `.overflow_measurements`, and the gauge
+//! `.rejected_series`, `.delivered_series`, `.overflow_measurements`, `.spool_errors`,
+//! and the gauge
 //! `zibrato.worker.series`. They
 //! join windows that hold measurements, so an idle worker stays silent; being
 //! increases, they lose nothing by waiting.
@@ -77,7 +84,7 @@ mod retry_after;
 mod runner;
 mod sequence;
 mod sketch;
-mod spool;
+pub mod spool;
 mod summary;
 mod telemetry;
 

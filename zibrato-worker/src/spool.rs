@@ -9,6 +9,9 @@
 //! window in postcard; a file that does not check out is renamed `*.corrupt`, reported
 //! and skipped, never replayed. One worker at a time holds a spool directory (a
 //! `flock` on `<dir>/lock`, released by the kernel however the process ends).
+//!
+//! The worker uses it through `--spool-dir`; it is public for tools that inspect a
+//! spool directory, and for the benchmarks.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write as _};
@@ -25,21 +28,25 @@ const MAX_FILE_BYTES: u64 = 1 << 30;
 
 /// One window on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SpoolFile {
+pub struct SpoolFile {
+    /// Where it is.
     pub path: PathBuf,
+    /// Its size.
     pub bytes: u64,
 }
 
 /// A window file that could not be read back, and why.
 #[derive(Debug)]
-pub(crate) struct Corrupt {
+pub struct Corrupt {
+    /// Where the file is now (renamed `*.corrupt` when that was possible).
     pub path: PathBuf,
+    /// What was wrong with it.
     pub reason: String,
 }
 
 /// Why a spool directory cannot be used.
 #[derive(Debug)]
-pub(crate) enum SpoolError {
+pub enum SpoolError {
     /// Another worker holds it: two workers would deliver the same windows twice.
     InUse(String),
     /// It cannot be created, read or written.
@@ -48,7 +55,7 @@ pub(crate) enum SpoolError {
 
 /// The spool directory of one worker.
 #[derive(Debug)]
-pub(crate) struct Spool {
+pub struct Spool {
     dir: PathBuf,
     next: u64,
     /// Held for the life of the spool: the flock that keeps a second worker out.
@@ -136,13 +143,7 @@ impl Spool {
     }
 
     fn write_at(&self, path: &Path, window: &Window) -> io::Result<SpoolFile> {
-        let payload = postcard::to_stdvec(window).map_err(io::Error::other)?;
-        let length = u32::try_from(payload.len()).map_err(io::Error::other)?;
-        let mut bytes = Vec::with_capacity(HEADER + payload.len());
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&length.to_le_bytes());
-        bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        bytes.extend_from_slice(&payload);
+        let bytes = encode(window)?;
         let temporary = path.with_extension("tmp");
         let written = (|| {
             let mut file = File::create(&temporary)?;
@@ -179,12 +180,37 @@ impl Spool {
     }
 }
 
+/// A window file's bytes: magic, length, CRC-32, postcard.
+///
+/// # Errors
+///
+/// A window too large for the format (over 4 GiB of payload).
+pub fn encode(window: &Window) -> io::Result<Vec<u8>> {
+    let payload = postcard::to_stdvec(window).map_err(io::Error::other)?;
+    let length = u32::try_from(payload.len()).map_err(io::Error::other)?;
+    let mut bytes = Vec::with_capacity(HEADER + payload.len());
+    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(&length.to_le_bytes());
+    bytes.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    bytes.extend_from_slice(&payload);
+    Ok(bytes)
+}
+
 fn read(path: &Path) -> Result<Window, String> {
     let size = fs::metadata(path).map_err(|e| e.to_string())?.len();
     if size > MAX_FILE_BYTES {
         return Err(format!("{size} bytes, more than a window file can be"));
     }
-    let bytes = fs::read(path).map_err(|e| e.to_string())?;
+    decode(&fs::read(path).map_err(|e| e.to_string())?)
+}
+
+/// Reads a window file's bytes back, checking the magic, the length and the CRC-32
+/// before decoding.
+///
+/// # Errors
+///
+/// What is wrong with the bytes, in words.
+pub fn decode(bytes: &[u8]) -> Result<Window, String> {
     if bytes.len() < HEADER || &bytes[..MAGIC.len()] != MAGIC {
         return Err("not a Zibrato spool file (bad magic)".into());
     }
