@@ -14,15 +14,21 @@ pub enum DropReason {
     Malformed,
     /// A message of more than one part; frames are single-part.
     Multipart,
+    /// A datagram or stream record over `--max-frame-bytes` (device ingress).
+    Oversized,
+    /// A stream record that is not valid COBS (device ingress over `--stream`).
+    BadFraming,
 }
 
 impl DropReason {
     /// Every reason, in the order of [`DropReason::index`].
-    pub const ALL: [DropReason; 4] = [
+    pub const ALL: [DropReason; 6] = [
         DropReason::NotZibrato,
         DropReason::UnknownVersion,
         DropReason::Malformed,
         DropReason::Multipart,
+        DropReason::Oversized,
+        DropReason::BadFraming,
     ];
 
     /// The reason's name in logs and metric names.
@@ -32,6 +38,8 @@ impl DropReason {
             DropReason::UnknownVersion => "unknown_version",
             DropReason::Malformed => "malformed",
             DropReason::Multipart => "multipart",
+            DropReason::Oversized => "oversized",
+            DropReason::BadFraming => "bad_framing",
         }
     }
 

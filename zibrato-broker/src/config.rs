@@ -55,6 +55,18 @@ pub struct Config {
     #[arg(long, env = "ZIBRATO_MAX_HELD_BYTES", default_value = "33554432")]
     pub max_held_bytes: NonZeroU32,
 
+    /// Address to receive device frames on as UDP datagrams, one frame per datagram
+    /// (e.g. 127.0.0.1:5552). Off unless given. UDP has no authentication: bind it to a
+    /// trusted interface only.
+    #[arg(long, env = "ZIBRATO_BROKER_UDP")]
+    pub udp: Option<std::net::SocketAddr>,
+
+    /// Path of a byte stream to read device frames from, each COBS-encoded and ended by
+    /// a zero byte: a serial device (configured raw with `stty` first) or a FIFO. Off
+    /// unless given; reopened when a writer closes it.
+    #[arg(long, env = "ZIBRATO_BROKER_STREAM")]
+    pub stream: Option<std::path::PathBuf>,
+
     /// Seconds between self-metric frames on the level `zibrato`.
     #[arg(long, env = "ZIBRATO_STATS_INTERVAL", default_value = "10", value_parser = parse_seconds)]
     pub stats_interval: Duration,

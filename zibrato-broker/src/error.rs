@@ -29,6 +29,14 @@ pub enum BrokerError {
         /// ZeroMQ's error.
         source: zmq::Error,
     },
+    /// A device ingress (`--udp`, `--stream`) cannot start.
+    #[error("cannot {what}: {reason}")]
+    Ingress {
+        /// What the broker was doing.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
     /// Any other ZeroMQ failure.
     #[error("zeromq failed to {action}: {source}")]
     Zmq {

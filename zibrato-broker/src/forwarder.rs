@@ -6,8 +6,12 @@ use tracing::{debug, info, warn};
 use zibrato_daemon::{RateLimiter, Shutdown, SocketMonitor, Telemetry, later};
 use zmq::SocketEvent;
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
 use crate::config::Config;
 use crate::hold::{Held, Hold};
+use crate::ingress::{self, Counters, Sources};
 use crate::subscriptions::{Subscriptions, Verdict};
 use crate::{BrokerError, DropReason, Stats, accept};
 
@@ -35,6 +39,10 @@ pub struct Broker {
     upstream: Option<zmq::Socket>,
     frontend_monitor: SocketMonitor,
     backend_monitor: SocketMonitor,
+    /// Where device frames (`--udp`, `--stream`) arrive from the ingress threads.
+    devices: Option<zmq::Socket>,
+    /// The ingress threads' framing drops, folded into `stats` when reported.
+    ingress: Arc<Counters>,
     stats: Stats,
     telemetry: Telemetry,
     stats_interval: Duration,
@@ -106,6 +114,26 @@ impl Broker {
             None => None,
         };
 
+        let ingress = Arc::new(Counters::default());
+        let devices = if config.udp.is_some() || config.stream.is_some() {
+            let pull = context
+                .socket(zmq::PULL)
+                .map_err(BrokerError::zmq("create the device ingress socket"))?;
+            pull.set_rcvhwm(config.publisher_hwm.get() as i32)
+                .map_err(BrokerError::zmq("set the device ingress queue"))?;
+            pull.bind(ingress::ENDPOINT)
+                .map_err(BrokerError::zmq("bind the device ingress"))?;
+            let sources = Sources {
+                udp: config.udp,
+                stream: config.stream.clone(),
+                max_frame: config.max_frame_bytes.get() as usize,
+            };
+            ingress::start(&context, &sources, &ingress)?;
+            Some(pull)
+        } else {
+            None
+        };
+
         let frontend_monitor = monitor(&context, &frontend, "broker-frontend")?;
         let backend_monitor = monitor(&context, &backend, "broker-backend")?;
         let source = config
@@ -119,6 +147,8 @@ impl Broker {
             upstream,
             frontend_monitor,
             backend_monitor,
+            devices,
+            ingress,
             stats: Stats::default(),
             telemetry: Telemetry::new(&source),
             stats_interval: config.stats_interval,
@@ -162,7 +192,10 @@ impl Broker {
                 .min(TICK);
             let ready = self.poll(timeout)?;
             if ready[0] {
-                self.forward_frames()?;
+                self.forward_frames(Inlet::Publishers)?;
+            }
+            if ready[5] {
+                self.forward_frames(Inlet::Devices)?;
             }
             if ready[1] {
                 self.forward_subscriptions(Side::Workers)?;
@@ -204,16 +237,23 @@ impl Broker {
         Ok(())
     }
 
-    fn poll(&self, timeout: Duration) -> Result<[bool; 5], BrokerError> {
+    /// Which sockets are readable: publishers, workers, upstream, the publisher and
+    /// worker monitors, devices.
+    fn poll(&self, timeout: Duration) -> Result<[bool; 6], BrokerError> {
         let mut items = vec![
             self.frontend.as_poll_item(zmq::POLLIN),
             self.backend.as_poll_item(zmq::POLLIN),
             self.frontend_monitor.socket().as_poll_item(zmq::POLLIN),
             self.backend_monitor.socket().as_poll_item(zmq::POLLIN),
         ];
-        if let Some(upstream) = &self.upstream {
+        let upstream_at = self.upstream.as_ref().map(|upstream| {
             items.push(upstream.as_poll_item(zmq::POLLIN));
-        }
+            items.len() - 1
+        });
+        let devices_at = self.devices.as_ref().map(|devices| {
+            items.push(devices.as_poll_item(zmq::POLLIN));
+            items.len() - 1
+        });
         match zmq::poll(&mut items, timeout.as_millis() as i64) {
             Ok(_) | Err(zmq::Error::EINTR) => {}
             Err(source) => {
@@ -223,20 +263,26 @@ impl Broker {
                 });
             }
         }
-        let upstream = items.get(4).is_some_and(|i| i.is_readable());
+        let readable = |at: Option<usize>| at.is_some_and(|i| items[i].is_readable());
         Ok([
             items[0].is_readable(),
             items[1].is_readable(),
-            upstream,
+            readable(upstream_at),
             items[2].is_readable(),
             items[3].is_readable(),
+            readable(devices_at),
         ])
     }
 
-    fn forward_frames(&mut self) -> Result<(), BrokerError> {
+    fn forward_frames(&mut self, from: Inlet) -> Result<(), BrokerError> {
         for _ in 0..BATCH {
             let mut msg = zmq::Message::new();
-            match self.frontend.recv(&mut msg, zmq::DONTWAIT) {
+            let socket = match (from, &self.devices) {
+                (Inlet::Devices, Some(devices)) => devices,
+                (Inlet::Devices, None) => return Ok(()),
+                (Inlet::Publishers, _) => &self.frontend,
+            };
+            match socket.recv(&mut msg, zmq::DONTWAIT) {
                 Ok(()) => {}
                 Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return Ok(()),
                 Err(source) => {
@@ -290,7 +336,7 @@ impl Broker {
         while started.elapsed() < DRAIN_MAX && quiet_since.elapsed() < DRAIN_QUIET {
             let before = self.stats.frames_in;
             match self.frontend.poll(zmq::POLLIN, 20) {
-                Ok(n) if n > 0 => self.forward_frames()?,
+                Ok(n) if n > 0 => self.forward_frames(Inlet::Publishers)?,
                 _ => {}
             }
             if self.stats.frames_in != before {
@@ -479,7 +525,16 @@ impl Broker {
         }
     }
 
+    /// Folds the ingress threads' framing drops into the totals.
+    fn count_ingress(&mut self) {
+        self.stats.dropped[DropReason::Oversized.index()] =
+            self.ingress.oversized.load(Ordering::Relaxed);
+        self.stats.dropped[DropReason::BadFraming.index()] =
+            self.ingress.bad_framing.load(Ordering::Relaxed);
+    }
+
     fn publish_stats(&mut self) {
+        self.count_ingress();
         let frame = match self
             .telemetry
             .encode(&self.stats.counters(), &self.stats.gauges())
@@ -497,7 +552,8 @@ impl Broker {
     }
 
     /// Logs the totals; called once at shutdown.
-    pub fn log_summary(&self) {
+    pub fn log_summary(&mut self) {
+        self.count_ingress();
         let s = &self.stats;
         info!(
             frames_in = s.frames_in,
@@ -508,6 +564,8 @@ impl Broker {
             dropped_unknown_version = s.dropped(DropReason::UnknownVersion),
             dropped_malformed = s.dropped(DropReason::Malformed),
             dropped_multipart = s.dropped(DropReason::Multipart),
+            dropped_oversized = s.dropped(DropReason::Oversized),
+            dropped_bad_framing = s.dropped(DropReason::BadFraming),
             send_failures = s.send_failures,
             upstream_frames_out = s.upstream_frames_out,
             discarded = s.discarded,
@@ -520,6 +578,15 @@ impl Broker {
             "broker totals"
         );
     }
+}
+
+/// Where frames come in.
+#[derive(Debug, Clone, Copy)]
+enum Inlet {
+    /// Publishers over ZeroMQ.
+    Publishers,
+    /// Devices over UDP or a stream, through the ingress threads.
+    Devices,
 }
 
 #[derive(Debug, Clone, Copy)]

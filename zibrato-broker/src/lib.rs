@@ -35,6 +35,7 @@ pub mod config;
 mod error;
 mod forwarder;
 mod hold;
+pub mod ingress;
 mod subscriptions;
 mod telemetry;
 

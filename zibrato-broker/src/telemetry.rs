@@ -114,5 +114,7 @@ fn dropped_name(reason: DropReason) -> &'static str {
         DropReason::UnknownVersion => "zibrato.broker.dropped.unknown_version",
         DropReason::Malformed => "zibrato.broker.dropped.malformed",
         DropReason::Multipart => "zibrato.broker.dropped.multipart",
+        DropReason::Oversized => "zibrato.broker.dropped.oversized",
+        DropReason::BadFraming => "zibrato.broker.dropped.bad_framing",
     }
 }
