@@ -33,18 +33,31 @@ fn the_demo_prints_aggregated_tables_and_stops_cleanly_on_ctrl_c() {
     run.wait_for_output("shop.price_lookup", Duration::from_secs(10));
     // The facade's series in the table, and everything at the Prometheus endpoint too.
     run.wait_for_output("http.requests;path=/cart", Duration::from_secs(10));
-    let exposition = http_get(http_port, "/metrics").expect("the demo's Prometheus worker");
-    for sample in [
+    // The Prometheus worker flushes on its own schedule: its window with these series
+    // may close a moment after the console's.
+    let samples = [
         r#"http_requests_total{level="info",path="/cart",source="demo-shop"} "#,
         r#"shop_carts_total{level="info",source="demo-shop"} "#,
         r#"shop_checkout_seconds_count{level="info",source="demo-shop"} "#,
         r#"payment_declined_total{level="crit",source="payments"} "#,
-    ] {
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let exposition = http_get(http_port, "/metrics").expect("the demo's Prometheus worker");
+        let missing: Vec<&str> = samples
+            .iter()
+            .copied()
+            .filter(|sample| !exposition.body.lines().any(|l| l.starts_with(sample)))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
         assert!(
-            exposition.body.lines().any(|l| l.starts_with(sample)),
-            "no {sample} in:\n{}",
+            std::time::Instant::now() < deadline,
+            "no {missing:?} in:\n{}",
             exposition.body
         );
+        std::thread::sleep(Duration::from_millis(200));
     }
     let status = run.stop("INT");
     assert!(status.success(), "{status:?}\n{}", run.output());

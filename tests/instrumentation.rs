@@ -50,6 +50,14 @@ fn fallible(fail: bool) -> Result<u32, String> {
     Ok(value)
 }
 
+/// Both attributes on one function, as the original's decorators stacked.
+#[zibrato::time_me(level = "info", name = "stacked.time")]
+#[zibrato::count_me(level = "info", name = "stacked.calls")]
+#[zibrato::count_me(level = "crit", name = "stacked.calls.crit", value = 2)]
+fn stacked(x: u32) -> u32 {
+    x + 1
+}
+
 #[zibrato::count_me(level = "info", name = "generic.calls", value = 5, source = "gen")]
 fn generic<T: Clone + Into<u64>>(items: &[T]) -> u64 {
     items.iter().cloned().map(Into::into).sum()
@@ -115,6 +123,15 @@ fn macros_on_plain_functions_keep_the_result_and_count() {
     assert_eq!(plain(1), 2);
     assert_eq!(values("sync.calls"), [Value::Counter(1), Value::Counter(1)]);
     assert_eq!(recorded("sync.calls")[0].level, "info");
+}
+
+#[test]
+fn stacked_attributes_each_record_once() {
+    spy();
+    assert_eq!(stacked(1), 2);
+    assert_eq!(values("stacked.calls"), [Value::Counter(1)]);
+    assert_eq!(values("stacked.calls.crit"), [Value::Counter(2)]);
+    assert_eq!(recorded("stacked.time").len(), 1);
 }
 
 #[test]

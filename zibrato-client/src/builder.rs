@@ -1,11 +1,14 @@
 //! Configuring and building a client.
 
+#[cfg(feature = "zmq")]
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::client::Inner;
-use crate::link::{Link, LinkOptions, ZmqLink};
+use crate::link::Link;
+#[cfg(feature = "zmq")]
+use crate::link::{LinkOptions, ZmqLink};
 use crate::publisher::{Publisher, Settings};
 use crate::registry::Registry;
 use crate::shared::Shared;
@@ -64,6 +67,7 @@ enum SinkKind {
 pub struct Builder {
     host: String,
     port: u16,
+    #[cfg(feature = "zmq")]
     context: Option<zmq::Context>,
     source: Option<String>,
     linger: Duration,
@@ -99,6 +103,7 @@ impl Default for Builder {
         Builder {
             host: "127.0.0.1".into(),
             port: 5550,
+            #[cfg(feature = "zmq")]
             context: None,
             source: None,
             linger: Duration::from_millis(10),
@@ -130,6 +135,8 @@ impl Builder {
     }
 
     /// An existing ZeroMQ context to create the socket in (the original's `context=`).
+    /// Only with the `zmq` feature.
+    #[cfg(feature = "zmq")]
     pub fn context(mut self, context: zmq::Context) -> Self {
         self.context = Some(context);
         self
@@ -242,6 +249,9 @@ impl Builder {
     pub fn build(self) -> Result<Zibrato, Error> {
         self.check()?;
         let link = match &self.sink {
+            #[cfg(not(feature = "zmq"))]
+            SinkKind::Zmq => return Err(Error::NoTransport),
+            #[cfg(feature = "zmq")]
             SinkKind::Zmq => {
                 let address = resolve(&self.host, self.port)?;
                 let endpoint = match address.ip() {
@@ -317,6 +327,7 @@ impl Builder {
     }
 }
 
+#[cfg(feature = "zmq")]
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, Error> {
     let addresses: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()

@@ -15,12 +15,12 @@ pub enum Error {
         reason: String,
     },
     /// ZeroMQ refuses the endpoint built from the host and port.
-    #[error("invalid endpoint {endpoint:?}: {source}")]
+    #[error("invalid endpoint {endpoint:?}: {reason}")]
     Endpoint {
         /// The endpoint.
         endpoint: String,
-        /// ZeroMQ's error.
-        source: zmq::Error,
+        /// ZeroMQ's error, in words.
+        reason: String,
     },
     /// A level that is not 1–32 bytes of `A-Z a-z 0-9 _ - .`.
     #[error("invalid level {level:?}: {source}")]
@@ -61,13 +61,20 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
     /// ZeroMQ failed while setting up the publisher.
-    #[error("zeromq failed to {action}: {source}")]
+    #[error("zeromq failed to {action}: {reason}")]
     Zmq {
         /// What the client was doing.
         action: &'static str,
-        /// ZeroMQ's error.
-        source: zmq::Error,
+        /// ZeroMQ's error, in words.
+        reason: String,
     },
+    /// A client that sends to a broker was asked of a build without the `zmq` feature;
+    /// [`Zibrato::noop`](crate::Zibrato::noop) and [`Zibrato::spy`](crate::Zibrato::spy)
+    /// work without it.
+    #[error(
+        "this build has no ZeroMQ (the `zmq` feature of zibrato-client is off): a client can only be a no-op or a spy"
+    )]
+    NoTransport,
     /// The publisher thread could not be started.
     #[error("cannot start the publisher thread: {0}")]
     Spawn(std::io::Error),

@@ -17,6 +17,15 @@
 //! whose workers went away (a restart) is held, within the backlog, for
 //! [`Builder::level_grace`] (30 s) and sent when one returns.
 //!
+//! # Features
+//!
+//! * `zmq` (default): publishing to a broker over ZeroMQ (links libzmq). Without it,
+//!   the guards, closures, macros, [`Zibrato::noop`], [`Zibrato::spy`] and the `metrics`
+//!   recorder work, no ZeroMQ type is in the API, and [`Builder::build`] of a broker
+//!   client returns [`Error::NoTransport`]: for a library that only instruments itself.
+//! * `metrics`: `MetricsRecorder`, a
+//!   `metrics::Recorder`.
+//!
 //! # Recording
 //!
 //! ```
@@ -138,6 +147,8 @@ mod registry;
 mod shared;
 mod spy;
 mod stats;
+#[cfg(feature = "zmq")]
+mod zmq_link;
 
 pub use builder::{Builder, OverflowPolicy};
 pub use client::Zibrato;

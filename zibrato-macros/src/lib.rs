@@ -87,10 +87,12 @@ fn expand(which: Which, args: TokenStream, item: TokenStream) -> syn::Result<Tok
         Which::Time => quote!(::zibrato::__private::Callsite::timer(#level, #name, #source)),
     };
     let statements = &function.block.stmts;
+    // The body goes in a block of its own, so a second attribute on the same function
+    // (`#[time_me] #[count_me]`) puts its callsite in a scope of its own too.
     let body = quote! {{
         static __ZIBRATO_CALLSITE: ::zibrato::__private::Callsite = #callsite;
         let __zibrato_guard = __ZIBRATO_CALLSITE.start();
-        #(#statements)*
+        { #(#statements)* }
     }};
     *function.block = syn::parse2(body)?;
     Ok(quote!(#function).into())

@@ -1,0 +1,273 @@
+//! The link to the broker: an XPUB socket, its connection state and the levels its
+//! subscribers want. Only with the `zmq` feature.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, warn};
+use zibrato_daemon::SocketMonitor;
+use zibrato_wire::Level;
+use zmq::SocketEvent;
+
+use crate::Error;
+use crate::link::SendError;
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Down,
+    Joining(Instant),
+    Up,
+}
+
+/// An XPUB socket connected to the broker's publisher port.
+///
+/// XPUB rather than PUB because it tells us which levels the broker's workers
+/// subscribe to, and when we are connected at all: frames wait in our bounded backlog
+/// while the broker is away, and levels nobody wants are never built.
+pub(crate) struct ZmqLink {
+    _context: zmq::Context,
+    socket: zmq::Socket,
+    monitor: SocketMonitor,
+    state: State,
+    subscribed: Subscribed,
+    grace: Duration,
+    endpoint: String,
+}
+
+/// Socket options of the publisher, set before connecting so they apply to the
+/// first connection too.
+pub(crate) struct LinkOptions {
+    pub hwm: i32,
+    pub grace: Duration,
+    pub ipv6: bool,
+}
+
+impl ZmqLink {
+    pub(crate) fn connect(
+        context: zmq::Context,
+        endpoint: &str,
+        options: &LinkOptions,
+    ) -> Result<ZmqLink, Error> {
+        let zmq_err = |action| {
+            move |source: zmq::Error| Error::Zmq {
+                action,
+                reason: source.to_string(),
+            }
+        };
+        let mut socket = context
+            .socket(zmq::XPUB)
+            .map_err(zmq_err("create the publisher socket"))?;
+        socket
+            .set_sndhwm(options.hwm)
+            .map_err(zmq_err("set the high-water mark"))?;
+        set_xpub_nodrop(&mut socket).map_err(zmq_err("make a full queue visible (XPUB_NODROP)"))?;
+        socket
+            .set_xpub_verbose(true)
+            .map_err(zmq_err("report every subscription (XPUB_VERBOSE)"))?;
+        // Heartbeats notice a broker that vanished without closing the connection.
+        socket
+            .set_heartbeat_ivl(1000)
+            .map_err(zmq_err("set heartbeats"))?;
+        socket
+            .set_heartbeat_timeout(3000)
+            .map_err(zmq_err("set heartbeats"))?;
+        socket
+            .set_reconnect_ivl(100)
+            .map_err(zmq_err("set reconnection"))?;
+        socket
+            .set_reconnect_ivl_max(2000)
+            .map_err(zmq_err("set reconnection"))?;
+        socket.set_linger(0).map_err(zmq_err("set linger"))?;
+        socket
+            .set_ipv6(options.ipv6)
+            .map_err(zmq_err("enable IPv6"))?;
+
+        let monitor = SocketMonitor::attach(
+            &context,
+            &socket,
+            "client",
+            &[SocketEvent::HANDSHAKE_SUCCEEDED, SocketEvent::DISCONNECTED],
+        )
+        .map_err(|(action, source)| Error::Zmq {
+            action,
+            reason: source.to_string(),
+        })?;
+
+        socket.connect(endpoint).map_err(|source| Error::Endpoint {
+            endpoint: endpoint.to_string(),
+            reason: source.to_string(),
+        })?;
+        Ok(ZmqLink {
+            _context: context,
+            socket,
+            monitor,
+            state: State::Down,
+            subscribed: Subscribed::default(),
+            grace: options.grace,
+            endpoint: endpoint.to_string(),
+        })
+    }
+
+    pub(crate) fn is_up(&self) -> bool {
+        matches!(self.state, State::Up)
+    }
+
+    pub(crate) fn wants(&self, frame: &[u8]) -> bool {
+        self.subscribed.wants(frame)
+    }
+
+    pub(crate) fn send(&mut self, frame: &[u8]) -> Result<(), SendError> {
+        self.socket
+            .send(frame, zmq::DONTWAIT)
+            .map_err(|_| SendError::Full)
+    }
+
+    /// Gives ZeroMQ up to `linger` to transmit what it holds, then closes.
+    pub(crate) fn close(self, linger: Duration) {
+        let millis = i32::try_from(linger.as_millis()).unwrap_or(i32::MAX);
+        let _ = self.socket.set_linger(millis);
+    }
+
+    pub(crate) fn service(&mut self, now: Instant) -> bool {
+        let mut changed = false;
+        while let Ok(Some(event)) = self.monitor.next_event() {
+            if event == SocketEvent::HANDSHAKE_SUCCEEDED {
+                debug!(endpoint = %self.endpoint, "connected to the broker");
+                self.state = State::Joining(now);
+            } else if event == SocketEvent::DISCONNECTED {
+                info!(endpoint = %self.endpoint, "lost the broker; buffering until it is back");
+                // The lost broker's subscriptions go with it (the publisher holds the
+                // levels they named for its grace): a broker that comes back must say
+                // again what its workers want. The socket is verbose, so it reports
+                // every subscription of the new connection, also of a topic the old one
+                // still held when it arrived.
+                self.subscribed = Subscribed::default();
+                self.state = State::Down;
+                changed = true;
+            }
+        }
+        while let Ok(msg) = self.socket.recv_bytes(zmq::DONTWAIT) {
+            changed |= self.subscribed.apply(&msg);
+        }
+        // The broker sends its subscriptions as soon as the connection is made; after
+        // a short grace we know which levels are wanted and may filter the rest.
+        if let State::Joining(since) = self.state {
+            if now.duration_since(since) >= self.grace {
+                self.state = State::Up;
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+/// The topics the broker's workers subscribe to, as the broker passed them on: each
+/// level's topic (`info\0`), or the empty topic for everything. Matching a frame is one
+/// hash lookup of its topic, whatever the number of subscriptions, and at most
+/// [`MAX_SUBSCRIPTIONS`] are kept (a broker passes on at most its
+/// `--max-subscriptions`; past ours, a subscription is ignored and logged).
+#[derive(Debug, Default)]
+struct Subscribed {
+    topics: HashSet<Box<[u8]>>,
+    everything: bool,
+}
+
+/// The most subscribed topics a client keeps.
+const MAX_SUBSCRIPTIONS: usize = 4096;
+
+impl Subscribed {
+    /// Applies a subscription message (`1` or `0`, then the topic); true if it changed
+    /// what is wanted.
+    fn apply(&mut self, msg: &[u8]) -> bool {
+        let Some((&kind, topic)) = msg.split_first() else {
+            return false;
+        };
+        if topic.is_empty() {
+            let was = std::mem::replace(&mut self.everything, kind == 1);
+            return was != self.everything;
+        }
+        let is_level = Level::split_topic(topic).is_ok_and(|(_, rest)| rest.is_empty());
+        match kind {
+            1 if !is_level => {
+                debug!(topic = %String::from_utf8_lossy(topic), "ignored a subscription that is not a level's topic");
+                false
+            }
+            1 if self.topics.len() >= MAX_SUBSCRIPTIONS => {
+                warn!(
+                    max = MAX_SUBSCRIPTIONS,
+                    "ignored a subscription: too many levels are subscribed"
+                );
+                false
+            }
+            1 => self.topics.insert(Box::from(topic)),
+            0 => self.topics.remove(topic),
+            _ => false,
+        }
+    }
+
+    /// Whether a frame (or a topic) is wanted.
+    fn wants(&self, frame: &[u8]) -> bool {
+        if self.everything {
+            return true;
+        }
+        frame
+            .iter()
+            .take(zibrato_wire::limits::MAX_LEVEL_LEN + 1)
+            .position(|&b| b == 0)
+            .is_some_and(|end| self.topics.contains(&frame[..=end]))
+    }
+}
+
+/// Makes the XPUB socket report a full queue (EAGAIN) instead of silently dropping
+/// the frame, which is what ZeroMQ does by default: a silent loss.
+///
+/// The `zmq` crate has no setter for `ZMQ_XPUB_NODROP`, so this is the one call made
+/// through the C API directly.
+#[allow(unsafe_code)]
+fn set_xpub_nodrop(socket: &mut zmq::Socket) -> Result<(), zmq::Error> {
+    use std::os::raw::c_int;
+    let value: c_int = 1;
+    let raw = socket.as_mut_ptr();
+    // SAFETY: `raw` is the live socket owned by `socket`, used on this thread only; the
+    // option value points to a c_int on this stack frame and its size is passed with
+    // it; ZMQ_XPUB_NODROP takes an int. zmq_errno is read right after the failing call.
+    let (rc, errno) = unsafe {
+        let rc = zmq_sys::zmq_setsockopt(
+            raw,
+            zmq_sys::ZMQ_XPUB_NODROP as c_int,
+            (&value as *const c_int).cast(),
+            std::mem::size_of::<c_int>(),
+        );
+        (rc, if rc == 0 { 0 } else { zmq_sys::zmq_errno() })
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(zmq::Error::from_raw(errno))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscriptions_match_exact_levels_and_stay_bounded() {
+        let mut s = Subscribed::default();
+        assert!(s.apply(b"\x01info\0"));
+        assert!(s.wants(b"info\0Z\x01"));
+        assert!(!s.wants(b"information\0Z\x01"));
+        assert!(!s.apply(b"\x01inf"), "a prefix is not a level's topic");
+        assert!(!s.wants(b"inf"));
+        for i in 0..10_000 {
+            s.apply(format!("\x01l{i}\0").as_bytes());
+        }
+        assert_eq!(s.topics.len(), MAX_SUBSCRIPTIONS);
+        assert!(s.apply(b"\x00info\0"));
+        assert!(!s.wants(b"info\0Z\x01"));
+        assert!(s.apply(b"\x01"));
+        assert!(s.wants(b"anything\0"));
+        assert!(s.apply(b"\x00"));
+        assert!(!s.wants(b"anything\0"));
+    }
+}
