@@ -440,21 +440,31 @@ impl Publisher {
             return;
         };
         let measurements = batch.builder.len() as u64;
+        let publisher = self.publisher_id;
+        let sequence = &mut self.sequences[level];
         let encoded = Level::new(&self.levels[level]).and_then(|l| {
-            let header = Header {
-                publisher: self.publisher_id,
-                sequence: self.sequences[level],
+            let longest = Header {
+                publisher,
+                sequence: *sequence,
                 time_us,
             };
-            let mut bytes = vec![0u8; batch.builder.encoded_len(l, &header)];
-            let len = batch.builder.encode(l, &header, &mut bytes)?.len();
+            let mut bytes = vec![0u8; batch.builder.encoded_len(l, &longest)];
+            // The same rule as a device's: zibrato_core::seal numbers the frame.
+            let len = zibrato_core::seal(
+                &mut batch.builder,
+                l,
+                publisher,
+                sequence,
+                time_us,
+                &mut bytes,
+            )?
+            .len();
             bytes.truncate(len);
             Ok(bytes)
         });
         batch.clear();
         match encoded {
             Ok(bytes) => {
-                self.sequences[level] = self.sequences[level].wrapping_add(1);
                 self.enqueue(Outgoing {
                     level: Some(level),
                     bytes,

@@ -54,6 +54,8 @@
 #![no_std]
 
 mod recorder;
+mod seal;
 
 pub use recorder::{Clock, Dropped, Recorder, Sent, Transport};
+pub use seal::seal;
 pub use zibrato_wire::{Error, Value};

@@ -3,6 +3,8 @@
 use heapless::Vec;
 use zibrato_wire::{FrameBuilder, Header, Level, Measurement, Value};
 
+use crate::seal;
+
 /// Carries finished frames off the device: one call per frame, the whole frame (a
 /// datagram, or a COBS record on a serial line: see `zibrato_wire::stream`).
 pub trait Transport {
@@ -231,28 +233,26 @@ impl<
         batch.builder.encoded_len(batch.level, &self.header(at))
     }
 
-    /// Encodes and sends the open frame of slot `at`, if it holds anything.
+    /// Seals and sends the open frame of slot `at`, if it holds anything.
     fn send(&mut self, at: usize) {
         let now = self.clock.now_us();
         let batch = &mut self.batches[at];
         if batch.builder.is_empty() {
             return;
         }
-        let header = Header {
-            publisher: self.publisher,
-            sequence: batch.sequence,
-            time_us: now,
-        };
         let measurements = batch.builder.len() as u64;
-        // The sequence advances whether or not the send succeeds: a frame lost on the
-        // way shows as a gap at the worker.
-        batch.sequence = batch.sequence.wrapping_add(1);
-        let encoded = batch.builder.encode(batch.level, &header, &mut self.buffer);
-        let result = match encoded {
+        let sealed = seal(
+            &mut batch.builder,
+            batch.level,
+            self.publisher,
+            &mut batch.sequence,
+            now,
+            &mut self.buffer,
+        );
+        let result = match sealed {
             Ok(frame) => self.transport.send(frame).map_err(|_| ()),
             Err(_) => Err(()),
         };
-        batch.builder.clear();
         match result {
             Ok(()) => {
                 self.sent.frames += 1;
