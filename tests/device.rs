@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
 use zibrato_core::{Clock, Recorder, Transport};
-use zibrato_testkit::{Daemon, bin_path, free_port_pair, rss, start_broker, start_worker};
+use zibrato_testkit::{Daemon, free_port_pair, rss, start_broker, start_console_json};
 use zibrato_wire::Frame;
 use zibrato_wire::stream::{encode_for_stream, stream_len};
 
@@ -87,23 +87,6 @@ fn fifo(name: &str) -> PathBuf {
     path
 }
 
-fn console(port: u16) -> Daemon {
-    start_worker(
-        bin_path("zibrato-console"),
-        port,
-        &[
-            "--levels",
-            "info,zibrato",
-            "--flush",
-            "1",
-            "--format",
-            "json",
-        ],
-        &[],
-        "info",
-    )
-}
-
 /// The console's windows for `name`, summed: (count of readings, sum).
 fn totals(worker: &Daemon, name: &str) -> (u64, f64) {
     worker
@@ -150,7 +133,7 @@ fn a_device_on_udp_and_on_a_fifo_arrives_exactly_and_a_lost_datagram_is_counted(
     let (port, udp) = (free_port_pair(), free_udp_port());
     let path = fifo("serial");
     let _broker = broker_with_devices(port, udp, &path);
-    let worker = console(port);
+    let worker = start_console_json(port);
 
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.connect(("127.0.0.1", udp)).unwrap();
@@ -210,7 +193,7 @@ fn hostile_datagrams_and_streams_leave_the_broker_up_bounded_and_counting() {
     let (port, udp) = (free_port_pair(), free_udp_port());
     let path = fifo("hostile");
     let mut broker = broker_with_devices(port, udp, &path);
-    let worker = console(port);
+    let worker = start_console_json(port);
 
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket.connect(("127.0.0.1", udp)).unwrap();

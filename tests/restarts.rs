@@ -10,27 +10,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use zibrato::Zibrato;
-use zibrato_testkit::{Daemon, Subscriber, bin_path, free_port_pair, start_broker, start_worker};
+use zibrato_testkit::{Daemon, Subscriber, free_port_pair, start_broker, start_console_json};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 /// The console worker on the broker at `port`, JSON windows of 1 s, `info` and the
 /// self-metrics level.
 fn worker(port: u16) -> Daemon {
-    start_worker(
-        bin_path("zibrato-console"),
-        port,
-        &[
-            "--levels",
-            "info,zibrato",
-            "--flush",
-            "1",
-            "--format",
-            "json",
-        ],
-        &[],
-        "info",
-    )
+    start_console_json(port)
 }
 
 /// Records `seq` +1 every 5 ms until stopped; returns how many.

@@ -40,14 +40,6 @@ fn total_any_source(librato: &LibratoStandIn, name: &str) -> f64 {
         .sum()
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_refused_value_costs_its_window_only_and_a_repeat_is_held_for_a_while() {
     let p = Pipeline::start("1", &["--refusal-hold", "8"]);

@@ -61,14 +61,6 @@ fn now_seconds() -> u64 {
         .as_secs()
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(40);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_kill_9_in_an_outage_loses_no_spooled_window_and_a_restart_delivers_each_once() {
     let dir = scratch("kill");

@@ -40,6 +40,25 @@ pub fn start_worker(
     worker
 }
 
+/// The real `zibrato-console` on the broker at `port`: levels `info` and `zibrato` (the
+/// self-metrics), windows of 1 s printed as JSON lines, once `info` is routed to it.
+pub fn start_console_json(port: u16) -> Daemon {
+    start_worker(
+        bin_path("zibrato-console"),
+        port,
+        &[
+            "--levels",
+            "info,zibrato",
+            "--flush",
+            "1",
+            "--format",
+            "json",
+        ],
+        &[],
+        "info",
+    )
+}
+
 /// A client of the broker on `port`, once it is connected and knows what is subscribed.
 pub fn connected_client(port: u16) -> Zibrato {
     let client = Zibrato::builder().port(port).build().expect("client");

@@ -82,3 +82,15 @@ pub fn start_of_window(interval: u64) {
     let into = now.as_millis() as u64 % (interval * 1000);
     std::thread::sleep(Duration::from_millis(interval * 1000 - into + 100));
 }
+
+/// Waits until `done` holds; panics after 40 s naming `what`.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
