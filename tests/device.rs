@@ -262,17 +262,7 @@ fn hostile_datagrams_and_streams_leave_the_broker_up_bounded_and_counting() {
     assert!(peak < 64 << 20, "broker peak RSS {peak} bytes");
     assert!(broker.stop("TERM").success());
     let output = broker.output();
-    let total = |field: &str| -> u64 {
-        output
-            .lines()
-            .find(|l| l.contains("broker totals"))
-            .and_then(|l| {
-                l.split_whitespace()
-                    .find_map(|w| w.strip_prefix(&format!("{field}=")))
-            })
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {field} in {output}"))
-    };
+    let total = |field: &str| broker.broker_total(field);
     // Each kind counted under its reason (a burst of datagrams may also overflow the
     // kernel's receive buffer, which no one can count: hence "at least one").
     assert!(total("dropped_oversized") >= 2, "{output}");

@@ -92,16 +92,7 @@ fn sum(workers: &[&Daemon], name: &str) -> i64 {
 
 /// A figure from a stopped broker's totals (its last log line).
 fn total_of(broker: &Daemon, field: &str) -> i64 {
-    broker
-        .output()
-        .lines()
-        .find(|l| l.contains("broker totals"))
-        .and_then(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix(&format!("{field}=")))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or_else(|| panic!("no {field} in the broker's totals:\n{}", broker.output()))
+    broker.broker_total(field) as i64
 }
 
 /// Flushes, closes the client (which sends its last self-metrics), and stops the

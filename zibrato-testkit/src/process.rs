@@ -138,6 +138,21 @@ impl Daemon {
         );
     }
 
+    /// A figure from a stopped broker's totals (its `broker totals` log line), such as
+    /// `dropped_malformed`; panics, with the output, if there is none.
+    pub fn broker_total(&self, field: &str) -> u64 {
+        let output = self.output();
+        output
+            .lines()
+            .find(|l| l.contains("broker totals"))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix(&format!("{field}=")))
+            })
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {field} in the broker's totals:\n{output}"))
+    }
+
     /// Sends `signal` (`TERM`, `INT`, `QUIT`, …) with the `kill` command.
     pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
