@@ -29,12 +29,17 @@ pub trait Clock {
 
 /// What could not be recorded or sent, by reason: measurements (or frames) dropped
 /// and counted, never a panic.
+///
+/// The accounting is the std client's (`zibrato_client::Stats`): every measurement
+/// recorded ends in exactly one of [`Sent::measurements`], `rejected`, `no_room` or
+/// `send_failed_measurements`, or is in a frame not yet flushed; `rejected` means what
+/// the std client's `rejected` means.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Dropped {
-    /// Measurements with an invalid level or name (empty, too long, a control
-    /// character), or a gauge that is NaN or infinite.
-    pub invalid: u64,
+    /// Record calls refused: an invalid level, name or source (empty, too long, a
+    /// control character), or a gauge that is NaN or infinite.
+    pub rejected: u64,
     /// Measurements that did not fit even in an empty frame (a name longer than the
     /// frame buffer allows), or found every level slot taken and could not free one.
     pub no_room: u64,
@@ -146,7 +151,7 @@ impl<
         let (Ok(level), Ok(measurement)) =
             (Level::new(level), Measurement::new(name, source, value))
         else {
-            self.dropped.invalid += 1;
+            self.dropped.rejected += 1;
             return;
         };
         let Some(at) = self.batch_of(level) else {
@@ -362,7 +367,7 @@ mod tests {
         z.count("info", "", None, 1);
         z.gauge("info", "temp", None, f64::NAN);
         z.count("info", &huge, None, 1);
-        assert_eq!(z.dropped().invalid, 3);
+        assert_eq!(z.dropped().rejected, 3);
         assert_eq!(z.dropped().no_room, 1);
         // A refused send loses its frame, counted, and leaves a gap in the numbers.
         z.count("info", "hits", None, 1);
@@ -374,6 +379,35 @@ mod tests {
         assert_eq!(decoded(&z), [("info".into(), 1, 1)]);
         assert_eq!(z.dropped().send_failed, 1);
         assert_eq!(z.dropped().send_failed_measurements, 1);
+    }
+
+    #[test]
+    fn every_measurement_is_sent_or_counted_once() {
+        let long = "n".repeat(120);
+        let mut z = Small::new(9, Keep::default(), Fixed);
+        let mut recorded = 0u64;
+        for i in 0..500u32 {
+            let name = match i % 7 {
+                0 => "",
+                1 => long.as_str(),
+                _ => "ok",
+            };
+            z.transport_mut().refuse = i % 50 < 10;
+            z.count(if i % 3 == 0 { "a" } else { "b" }, name, None, 1);
+            recorded += 1;
+        }
+        z.transport_mut().refuse = false;
+        z.flush();
+        let (sent, dropped) = (z.sent(), z.dropped());
+        assert_eq!(
+            sent.measurements
+                + dropped.rejected
+                + dropped.no_room
+                + dropped.send_failed_measurements,
+            recorded,
+            "{sent:?} {dropped:?}"
+        );
+        assert!(dropped.rejected > 0 && dropped.no_room > 0 && dropped.send_failed > 0);
     }
 
     #[test]
