@@ -14,7 +14,7 @@ pub enum DropReason {
     Malformed,
     /// A message of more than one part; frames are single-part.
     Multipart,
-    /// A datagram or stream record over `--max-frame-bytes` (device ingress).
+    /// A frame over `--max-frame-bytes` (from a publisher, a datagram or a stream).
     Oversized,
     /// A stream record that is not valid COBS (device ingress over `--stream`).
     BadFraming,

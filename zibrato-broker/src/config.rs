@@ -22,8 +22,10 @@ pub struct Config {
     #[arg(long, env = "ZIBRATO_BROKER_PORT", default_value = "5550", value_parser = parse_port)]
     pub port: u16,
 
-    /// Largest frame accepted, in bytes (at most 1048576). ZeroMQ refuses a larger
-    /// message before buffering it and drops the connection of the peer that sent it.
+    /// Largest frame accepted, in bytes (at most 1048576, the format's limit). A larger
+    /// frame is dropped, counted (`dropped.oversized`) and logged; a message over the
+    /// format's limit, which cannot be a frame, is refused by ZeroMQ before it is
+    /// buffered, and the connection of the peer that sent it dropped.
     #[arg(long, env = "ZIBRATO_MAX_FRAME_BYTES", default_value = "262144", value_parser = parse_max_frame)]
     pub max_frame_bytes: NonZeroU32,
 

@@ -14,6 +14,7 @@ use crate::hold::{Held, Hold};
 use crate::ingress::{self, Counters, Sources};
 use crate::subscriptions::{Subscriptions, Verdict};
 use crate::{BrokerError, DropReason, Stats, accept};
+use zibrato_wire::limits::MAX_FRAME_LEN;
 
 /// At most this many frames are read before the loop looks at subscriptions,
 /// monitors and the clock again, so a flood cannot starve them.
@@ -39,10 +40,14 @@ pub struct Broker {
     upstream: Option<zmq::Socket>,
     frontend_monitor: SocketMonitor,
     backend_monitor: SocketMonitor,
+    /// `--max-frame-bytes`.
+    max_frame: usize,
     /// Where device frames (`--udp`, `--stream`) arrive from the ingress threads.
     devices: Option<zmq::Socket>,
     /// The ingress threads' framing drops, folded into `stats` when reported.
     ingress: Arc<Counters>,
+    /// How much of those was folded in already: (oversized, bad framing).
+    ingress_folded: (u64, u64),
     stats: Stats,
     telemetry: Telemetry,
     stats_interval: Duration,
@@ -71,9 +76,12 @@ impl Broker {
         let frontend = context
             .socket(zmq::XSUB)
             .map_err(BrokerError::zmq("create the XSUB socket"))?;
+        // ZeroMQ itself refuses only what cannot be a frame at all (over the format's
+        // 1 MiB), by dropping the sender's connection; a frame over --max-frame-bytes
+        // but within the format is received, then dropped, counted and logged.
         frontend
-            .set_maxmsgsize(i64::from(config.max_frame_bytes.get()))
-            .map_err(BrokerError::zmq("set the maximum frame size"))?;
+            .set_maxmsgsize(MAX_FRAME_LEN as i64)
+            .map_err(BrokerError::zmq("set the maximum message size"))?;
         frontend
             .set_rcvhwm(config.publisher_hwm.get() as i32)
             .map_err(BrokerError::zmq("set the publisher high-water mark"))?;
@@ -147,8 +155,10 @@ impl Broker {
             upstream,
             frontend_monitor,
             backend_monitor,
+            max_frame: config.max_frame_bytes.get() as usize,
             devices,
             ingress,
+            ingress_folded: (0, 0),
             stats: Stats::default(),
             telemetry: Telemetry::new(&source),
             stats_interval: config.stats_interval,
@@ -298,6 +308,10 @@ impl Broker {
                 self.drop_frame(DropReason::Multipart, None);
                 continue;
             }
+            if msg.len() > self.max_frame {
+                self.drop_frame(DropReason::Oversized, None);
+                continue;
+            }
             match accept(&msg) {
                 Ok(accepted) => {
                     let measurements = accepted.measurements as u64;
@@ -428,9 +442,13 @@ impl Broker {
     fn drop_frame(&mut self, reason: DropReason, error: Option<zibrato_wire::Error>) {
         self.stats.dropped[reason.index()] += 1;
         if let Some(suppressed) = self.limiters[reason.index()].check() {
-            let error = error
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| "multipart message".into());
+            let error = match (error, reason) {
+                (Some(error), _) => error.to_string(),
+                (None, DropReason::Oversized) => {
+                    format!("a frame over --max-frame-bytes ({} bytes)", self.max_frame)
+                }
+                (None, _) => "multipart message".into(),
+            };
             warn!(
                 reason = reason.as_str(),
                 %error,
@@ -525,12 +543,16 @@ impl Broker {
         }
     }
 
-    /// Folds the ingress threads' framing drops into the totals.
+    /// Adds the ingress threads' framing drops since the last call to the totals (a
+    /// publisher's oversized frames are counted there directly).
     fn count_ingress(&mut self) {
-        self.stats.dropped[DropReason::Oversized.index()] =
-            self.ingress.oversized.load(Ordering::Relaxed);
-        self.stats.dropped[DropReason::BadFraming.index()] =
-            self.ingress.bad_framing.load(Ordering::Relaxed);
+        let now = (
+            self.ingress.oversized.load(Ordering::Relaxed),
+            self.ingress.bad_framing.load(Ordering::Relaxed),
+        );
+        let (oversized, bad_framing) = std::mem::replace(&mut self.ingress_folded, now);
+        self.stats.dropped[DropReason::Oversized.index()] += now.0 - oversized;
+        self.stats.dropped[DropReason::BadFraming.index()] += now.1 - bad_framing;
     }
 
     fn publish_stats(&mut self) {

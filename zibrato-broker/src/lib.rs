@@ -24,7 +24,7 @@
 //! | `zibrato.broker.dropped.unknown_version` | counter | frames of another format version |
 //! | `zibrato.broker.dropped.malformed` | counter | frames that fail validation |
 //! | `zibrato.broker.dropped.multipart` | counter | messages of more than one part |
-//! | `zibrato.broker.dropped.oversized` | counter | device datagrams or stream records over `--max-frame-bytes` (or 64 KiB on a stream) |
+//! | `zibrato.broker.dropped.oversized` | counter | frames over `--max-frame-bytes` (and device stream records over 64 KiB) |
 //! | `zibrato.broker.dropped.bad_framing` | counter | device stream records that are not valid COBS |
 //! | `zibrato.broker.send_failures` | counter | frames ZeroMQ would not queue |
 //! | `zibrato.broker.subscription_changes` | counter | subscribe/unsubscribe messages from workers |

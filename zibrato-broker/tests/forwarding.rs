@@ -116,8 +116,10 @@ fn hostile_publisher_does_not_disturb_a_good_one_and_drops_are_counted() {
         hostile.send_multipart(&[b"info\0", &valid[5..]]);
         good.send(&counter("info", i, "good"));
     }
-    // Larger than --max-frame-bytes: ZeroMQ drops the connection, not the broker.
+    // Larger than --max-frame-bytes, within the format: dropped, counted and logged.
     hostile.send(&vec![b'x'; 10_000]);
+    // Larger than any frame can be: ZeroMQ drops the connection, not the broker.
+    hostile.send(&vec![b'x'; 2 << 20]);
     // Exactly the maximum size, and valid: forwarded.
     good.send(&frame_of_exactly(4096, ROUNDS));
     good.send(&counter("info", ROUNDS + 1, "good"));
@@ -150,6 +152,7 @@ fn hostile_publisher_does_not_disturb_a_good_one_and_drops_are_counted() {
         ("zibrato.broker.dropped.not_zibrato", ROUNDS as i64 * 2),
         ("zibrato.broker.publisher_disconnections", 1),
         ("zibrato.broker.dropped.multipart", ROUNDS as i64),
+        ("zibrato.broker.dropped.oversized", 1),
     ];
     let deadline = std::time::Instant::now() + WAIT;
     while want.iter().any(|(name, n)| dropped.get(*name) != Some(n))
@@ -179,6 +182,11 @@ fn hostile_publisher_does_not_disturb_a_good_one_and_drops_are_counted() {
         );
     }
     assert!(broker.output().contains("dropped a frame"));
+    assert!(
+        broker
+            .output()
+            .contains("over --max-frame-bytes (4096 bytes)")
+    );
     assert!(
         broker.output().contains("suppressed"),
         "warnings are rate-limited"
