@@ -41,6 +41,22 @@ pub struct Settings {
     pub dry_run: bool,
 }
 
+/// The HTTP client could not be built (its TLS set-up failed).
+#[derive(Debug)]
+pub struct ClientError(reqwest::Error);
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot build the HTTP client: {}", self.0)
+    }
+}
+
+impl std::error::Error for ClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 /// Posts windows to Librato.
 pub struct Librato {
     settings: Settings,
@@ -68,13 +84,13 @@ impl Librato {
     ///
     /// # Errors
     ///
-    /// A message if the HTTP client cannot be built.
-    pub fn new(settings: Settings) -> Result<Librato, String> {
+    /// [`ClientError`] if the HTTP client cannot be built.
+    pub fn new(settings: Settings) -> Result<Librato, ClientError> {
         let client = Client::builder()
             .timeout(settings.timeout)
             .user_agent(concat!("zibrato/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(ClientError)?;
         let credentials = format!("{}:{}", settings.username, settings.token.expose());
         let authorization = format!(
             "Basic {}",

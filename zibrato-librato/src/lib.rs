@@ -55,7 +55,7 @@ mod payload;
 mod plan;
 mod secret;
 
-pub use backend::{Librato, MAX_BODY_BYTES, Settings};
+pub use backend::{ClientError, Librato, MAX_BODY_BYTES, Settings};
 pub use holds::MAX_HELD_PAIRS;
 pub use names::{MAX_LEN, RESERVED_SOURCE, RESERVED_SOURCE_REWRITE, Sanitizer};
 pub use payload::{Entry, Measure, body, entries, percentile_suffix};

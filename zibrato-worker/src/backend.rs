@@ -24,6 +24,24 @@ pub enum DeliveryError {
     },
 }
 
+impl std::fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeliveryError::Retry {
+                reason,
+                after: Some(after),
+            } => write!(f, "{reason} (retry after {after:?})"),
+            DeliveryError::Retry {
+                reason,
+                after: None,
+            } => write!(f, "{reason} (will retry)"),
+            DeliveryError::Fatal { reason } => write!(f, "{reason} (not retried)"),
+        }
+    }
+}
+
+impl std::error::Error for DeliveryError {}
+
 /// What a delivery achieved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Delivered {

@@ -201,33 +201,68 @@ fn read(path: &Path) -> Result<Window, String> {
     if size > MAX_FILE_BYTES {
         return Err(format!("{size} bytes, more than a window file can be"));
     }
-    decode(&fs::read(path).map_err(|e| e.to_string())?)
+    decode(&fs::read(path).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
 }
+
+/// Why bytes are not a window file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// They do not start with the magic `ZBSPOOL1` and a whole header.
+    BadMagic,
+    /// The payload is not as long as the header says.
+    Truncated {
+        /// Bytes of payload present.
+        found: usize,
+        /// Bytes the header declares.
+        declared: usize,
+    },
+    /// The payload's CRC-32 is not the header's.
+    Checksum,
+    /// The payload is not a window (postcard's error, in words).
+    Payload(String),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::BadMagic => f.write_str("not a Zibrato spool file (bad magic)"),
+            DecodeError::Truncated { found, declared } => write!(
+                f,
+                "truncated: {found} bytes of payload, the header says {declared}"
+            ),
+            DecodeError::Checksum => f.write_str("checksum mismatch"),
+            DecodeError::Payload(why) => write!(f, "cannot decode the window: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
 
 /// Reads a window file's bytes back, checking the magic, the length and the CRC-32
 /// before decoding.
 ///
 /// # Errors
 ///
-/// What is wrong with the bytes, in words.
-pub fn decode(bytes: &[u8]) -> Result<Window, String> {
+/// What is wrong with the bytes: a [`DecodeError`].
+pub fn decode(bytes: &[u8]) -> Result<Window, DecodeError> {
     if bytes.len() < HEADER || &bytes[..MAGIC.len()] != MAGIC {
-        return Err("not a Zibrato spool file (bad magic)".into());
+        return Err(DecodeError::BadMagic);
     }
     let word =
         |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
     let (length, crc) = (word(8) as usize, word(12));
     let payload = &bytes[HEADER..];
     if payload.len() != length {
-        return Err(format!(
-            "truncated: {} bytes of payload, the header says {length}",
-            payload.len()
-        ));
+        return Err(DecodeError::Truncated {
+            found: payload.len(),
+            declared: length,
+        });
     }
     if crc32fast::hash(payload) != crc {
-        return Err("checksum mismatch".into());
+        return Err(DecodeError::Checksum);
     }
-    postcard::from_bytes(payload).map_err(|e| format!("cannot decode the window: {e}"))
+    postcard::from_bytes(payload).map_err(|e| DecodeError::Payload(e.to_string()))
 }
 
 fn lock(dir: &Path) -> Result<File, SpoolError> {
