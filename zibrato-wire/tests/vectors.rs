@@ -68,16 +68,17 @@ fn vectors() -> Vec<Vector> {
                     });
                 }
                 "m" => {
-                    let f: Vec<&str> = value.split(' ').collect();
-                    let kind = match f[0] {
+                    let f = tokens(value);
+                    let kind = match f[0].text().as_str() {
                         "counter" => Kind::Counter,
                         "gauge" => Kind::Gauge,
                         "timer" => Kind::Timer,
                         other => panic!("unknown kind {other}"),
                     };
-                    let source = (f[2] != "-").then(|| f[2].to_string());
+                    // A bare `-` is no source; a quoted "-" is the source `-`.
+                    let source = (f[2] != Token::Bare("-".into())).then(|| f[2].text());
                     v.measurements
-                        .push((kind, f[1].to_string(), source, f[3].to_string()));
+                        .push((kind, f[1].text(), source, f[3].text()));
                 }
                 "error" => v.error = Some(value.to_string()),
                 "canonical" => v.canonical = Some(parse_hex(value)),
@@ -86,6 +87,51 @@ fn vectors() -> Vec<Vector> {
         }
         v.bytes = parse_hex(&hex);
         out.push(v);
+    }
+    out
+}
+
+/// A field of an `m:` line: bare, or a JSON string (for names with spaces, `-`, quotes
+/// or any other character).
+#[derive(Debug, PartialEq)]
+enum Token {
+    Bare(String),
+    Quoted(String),
+}
+
+impl Token {
+    fn text(&self) -> String {
+        match self {
+            Token::Bare(s) | Token::Quoted(s) => s.clone(),
+        }
+    }
+}
+
+/// Splits an `m:` line at spaces outside JSON strings.
+fn tokens(line: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut rest = line.trim_start();
+    while !rest.is_empty() {
+        if rest.starts_with('"') {
+            let mut escaped = false;
+            let end = rest[1..]
+                .char_indices()
+                .find(|&(_, c)| {
+                    let closes = c == '"' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    closes
+                })
+                .map(|(i, _)| i + 2)
+                .expect("a closing quote");
+            out.push(Token::Quoted(
+                serde_json::from_str(&rest[..end]).expect("a JSON string"),
+            ));
+            rest = rest[end..].trim_start();
+        } else {
+            let end = rest.find(' ').unwrap_or(rest.len());
+            out.push(Token::Bare(rest[..end].to_string()));
+            rest = rest[end..].trim_start();
+        }
     }
     out
 }
