@@ -66,5 +66,42 @@ fn codec(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, codec);
+/// `Frame::measurements()` resolves names and sources from the string table: a frame
+/// of many distinct names (one per series, as a busy publisher's frames are) shows
+/// what that costs per measurement.
+fn many_names(c: &mut Criterion) {
+    let level = Level::new("info").unwrap();
+    let names: Vec<String> = (0..1_000)
+        .map(|i| format!("service.endpoint.{i}.latency"))
+        .collect();
+    let mut builder = Box::new(FrameBuilder::<&str, 2048, 1024, 4096>::new());
+    for (i, name) in names.iter().enumerate() {
+        let source = if i % 2 == 0 { Some("web-1") } else { None };
+        for v in 0..2 {
+            builder
+                .push(
+                    zibrato_wire::Measurement::new(name, source, Value::Timer(1_000 + v)).unwrap(),
+                )
+                .unwrap();
+        }
+    }
+    let mut buf = vec![0u8; 256 * 1024];
+    let len = builder.encode(level, &header(), &mut buf).unwrap().len();
+    let bytes = buf[..len].to_vec();
+    let mut group = c.benchmark_group("frame_1000_names");
+    group.throughput(Throughput::Elements(2_000));
+    group.bench_function("decode+measurements", |b| {
+        b.iter(|| {
+            let frame = Frame::decode(black_box(&bytes)).unwrap();
+            let mut total = 0usize;
+            for m in frame.measurements() {
+                total += m.name.len() + m.source.map_or(0, str::len);
+            }
+            black_box(total)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, codec, many_names);
 criterion_main!(benches);

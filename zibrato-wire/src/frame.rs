@@ -203,9 +203,16 @@ impl<'a> Frame<'a> {
     }
 
     /// Every measurement with its name and source resolved, series by series.
+    ///
+    /// Names and sources are found with two cursors in the string table, one for each,
+    /// so a frame written in the encoding order of the specification (strings in order
+    /// of first use) is resolved in one pass: each lookup moves a cursor forward, or
+    /// back to a string near the start. Strings in another order cost at most a walk
+    /// from the start of the table per lookup.
     pub fn measurements(&self) -> Measurements<'a> {
         Measurements {
-            frame: *self,
+            names: StringCursor::new(self.strings, self.string_count),
+            sources: StringCursor::new(self.strings, self.string_count),
             series: self.series(),
             current: None,
         }
@@ -414,10 +421,49 @@ impl Iterator for Values<'_> {
 
 impl ExactSizeIterator for Values<'_> {}
 
+/// A position in a frame's string table: looking up the string at or after the last one
+/// found walks on from there; an earlier one walks from the start.
+#[derive(Debug, Clone)]
+struct StringCursor<'a> {
+    table: &'a [u8],
+    count: usize,
+    /// The index of the string `rest` starts with.
+    index: usize,
+    rest: &'a [u8],
+}
+
+impl<'a> StringCursor<'a> {
+    fn new(table: &'a [u8], count: usize) -> Self {
+        StringCursor {
+            table,
+            count,
+            index: 0,
+            rest: table,
+        }
+    }
+
+    fn get(&mut self, index: usize) -> Option<&'a str> {
+        if index >= self.count {
+            return None;
+        }
+        if index < self.index {
+            self.index = 0;
+            self.rest = self.table;
+        }
+        while self.index < index {
+            read_bytes(&mut self.rest).ok()?;
+            self.index += 1;
+        }
+        let mut at = self.rest;
+        core::str::from_utf8(read_bytes(&mut at).ok()?).ok()
+    }
+}
+
 /// Iterator over a frame's measurements with names and sources resolved.
 #[derive(Debug, Clone)]
 pub struct Measurements<'a> {
-    frame: Frame<'a>,
+    names: StringCursor<'a>,
+    sources: StringCursor<'a>,
     series: SeriesIter<'a>,
     current: Option<(&'a str, Option<&'a str>, Values<'a>)>,
 }
@@ -437,9 +483,9 @@ impl<'a> Iterator for Measurements<'a> {
                 }
             }
             let series = self.series.next()?;
-            let name = self.frame.string(series.name)?;
+            let name = self.names.get(series.name as usize)?;
             let source = match series.source {
-                Some(index) => Some(self.frame.string(index)?),
+                Some(index) => Some(self.sources.get(index as usize)?),
                 None => None,
             };
             self.current = Some((name, source, series.values));
