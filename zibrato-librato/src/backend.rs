@@ -168,9 +168,9 @@ impl Librato {
             }
             Answer::Refused(_) => {
                 let (left, right) = entries.split_at(entries.len() / 2);
-                let Posted::Refused(mut refused) = self.post_isolating(plan, left, measure_time)?
-                else {
-                    return Ok(Posted::Stale("measure_time".into()));
+                let mut refused = match self.post_isolating(plan, left, measure_time)? {
+                    Posted::Refused(refused) => refused,
+                    stale => return Ok(stale),
                 };
                 match self.post_isolating(plan, right, measure_time)? {
                     Posted::Refused(more) => refused.extend(more),

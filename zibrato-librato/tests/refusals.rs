@@ -155,13 +155,35 @@ fn an_outage_longer_than_librato_keeps_costs_only_the_windows_it_refuses() {
     wait_until("dropped windows counted", || {
         total_any_source(&p.librato, "zibrato.worker.dropped_windows") >= 1.0
     });
-    let output = p.worker.output();
-    let recovered = output.find("delivery recovered");
-    let refused = output.find("refuses this window's measure_time");
+}
+
+#[test]
+fn windows_dropped_as_too_old_during_an_outage_are_not_a_recovery() {
+    // Librato stays down while the worker drops windows older than --max-age: those
+    // drops are not deliveries, so no recovery may be logged until Librato takes one.
+    let p = Pipeline::start_with("1", &["--max-age", "1"], Answer::ServerError);
+    let z = p.client();
+    let outage = Instant::now();
+    while outage.elapsed() < Duration::from_secs(5) {
+        z.count("info", "during");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    z.flush(WAIT).unwrap();
+    p.worker
+        .wait_for_output("window is older than Librato accepts", WAIT);
     assert!(
-        recovered.is_none_or(|r| refused.is_some_and(|f| f < r) || output[..r].contains("refuses")),
-        "recovery logged before anything was delivered: {output}"
+        !p.worker.output().contains("delivery recovered"),
+        "recovery logged while Librato is still down: {}",
+        p.worker.output()
     );
+    p.librato.answer(Answer::Accept);
+    wait_until("a window after the outage", || {
+        z.count("info", "after");
+        let _ = z.flush(WAIT);
+        std::thread::sleep(Duration::from_millis(200));
+        total(&p.librato, "after") >= 1.0
+    });
+    p.worker.wait_for_output("delivery recovered", WAIT);
 }
 
 #[test]
