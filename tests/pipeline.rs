@@ -358,3 +358,27 @@ fn frames_stay_within_max_frame_bytes_even_with_long_names() {
     let seen = collect(&messages);
     assert_eq!(seen.values().map(Vec::len).sum::<usize>(), names.len());
 }
+
+#[test]
+fn the_reserved_source_is_sent_as_no_source() {
+    let port = free_port_pair();
+    let _broker = broker(port);
+    let sub = Subscriber::routed(port, &["info"], WAIT);
+
+    let z = Zibrato::builder().port(port).build().unwrap();
+    z.count_by("info", "jobs", 2);
+    z.with_source("not_specified").count_by("info", "jobs", 3);
+    z.flush(WAIT).unwrap();
+    let messages = sub.drain(Duration::from_millis(500));
+
+    assert!(
+        !messages
+            .iter()
+            .any(|m| m.windows(13).any(|w| w == b"not_specified")),
+        "the text `not_specified` is never written: the spec reserves it for no source"
+    );
+    let seen = collect(&messages);
+    let key = ("info".to_string(), "jobs".to_string(), None);
+    assert_eq!(seen[&key], [Value::Counter(2), Value::Counter(3)]);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+}

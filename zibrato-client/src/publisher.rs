@@ -95,7 +95,11 @@ impl Batch {
             Some((generation, series)) if generation == self.generation => series,
             _ => {
                 let name = self.string(&info.name)?;
-                let source = info.source.as_ref().map(|s| self.string(s)).transpose()?;
+                // The reserved `not_specified` is written as no source, as the spec asks.
+                let source = match &info.source {
+                    Some(s) if &**s != zibrato_wire::DEFAULT_SOURCE => Some(self.string(s)?),
+                    _ => None,
+                };
                 let series = self.builder.add_series(info.kind, name, source)?;
                 self.slots[index] = Some((self.generation, series));
                 series

@@ -7,7 +7,7 @@ use crate::frame::{MAGIC, VERSION};
 use crate::limits::{
     MAX_FRAME_LEN, MAX_LEVEL_LEN, MAX_MEASUREMENTS, MAX_NAME_LEN, MAX_SERIES, MAX_STRINGS,
 };
-use crate::{Error, Header, Kind, Level, Measurement, Value, validate_name};
+use crate::{Error, Header, Kind, Level, Measurement, Value, explicit_source, validate_name};
 
 /// Handle to a string in a builder's table, from [`FrameBuilder::add_string`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -336,6 +336,10 @@ where
     /// [`push_value`](Self::push_value). On error the frame holds what it held before,
     /// apart from strings that were added.
     pub fn push(&mut self, measurement: Measurement<'a>) -> Result<(), Error> {
+        let measurement = Measurement {
+            source: explicit_source(measurement.source),
+            ..measurement
+        };
         let kind = measurement.kind();
         let found = self.series.iter().position(|s| {
             s.kind == kind

@@ -2,7 +2,7 @@
 
 use crate::codec::{read_bytes, read_f64, read_i64, read_str, read_u64, skip_varints};
 use crate::limits::{MAX_FRAME_LEN, MAX_MEASUREMENTS, MAX_SERIES, MAX_STRINGS};
-use crate::{Error, Kind, Level, Measurement, Value, validate_name};
+use crate::{Error, Kind, Level, Measurement, Value, explicit_source, validate_name};
 
 /// The byte after the topic that marks a Zibrato frame: ASCII `Z`.
 pub const MAGIC: u8 = 0x5A;
@@ -485,7 +485,7 @@ impl<'a> Iterator for Measurements<'a> {
             let series = self.series.next()?;
             let name = self.names.get(series.name as usize)?;
             let source = match series.source {
-                Some(index) => Some(self.sources.get(index as usize)?),
+                Some(index) => explicit_source(Some(self.sources.get(index as usize)?)),
                 None => None,
             };
             self.current = Some((name, source, series.values));

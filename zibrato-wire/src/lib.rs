@@ -71,4 +71,4 @@ pub use frame::{
     Frame, Header, MAGIC, Measurements, Series, SeriesIter, StringBytes, Strings, VERSION, Values,
 };
 pub use level::{Level, TOPIC_TERMINATOR, Topic, is_level_byte};
-pub use measurement::{DEFAULT_SOURCE, Kind, Measurement, Value, validate_name};
+pub use measurement::{DEFAULT_SOURCE, Kind, Measurement, Value, explicit_source, validate_name};

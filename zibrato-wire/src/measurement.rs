@@ -111,14 +111,33 @@ impl Value {
 pub struct Measurement<'a> {
     /// Name of the series.
     pub name: &'a str,
-    /// Where it was measured; `None` reads as [`DEFAULT_SOURCE`].
+    /// Where it was measured; `None` reads as [`DEFAULT_SOURCE`]. A decoded frame never
+    /// gives `Some(DEFAULT_SOURCE)` (see [`explicit_source`]).
     pub source: Option<&'a str>,
     /// The value, which also gives the kind.
     pub value: Value,
 }
 
 /// The source of a measurement recorded without one (the original's default).
+///
+/// The text is reserved: a source of exactly `not_specified` *is* no source. Encoders
+/// write it as absent and decoders report it as absent ([`explicit_source`]), so no
+/// series can be told apart from the source-less one by that text alone.
 pub const DEFAULT_SOURCE: &str = "not_specified";
+
+/// `source` with the reserved [`DEFAULT_SOURCE`] read as no source.
+///
+/// ```
+/// use zibrato_wire::explicit_source;
+///
+/// assert_eq!(explicit_source(Some("web-1")), Some("web-1"));
+/// assert_eq!(explicit_source(Some("not_specified")), None);
+/// assert_eq!(explicit_source(None), None);
+/// ```
+#[inline]
+pub fn explicit_source(source: Option<&str>) -> Option<&str> {
+    source.filter(|s| *s != DEFAULT_SOURCE)
+}
 
 impl<'a> Measurement<'a> {
     /// A validated measurement.
@@ -135,7 +154,7 @@ impl<'a> Measurement<'a> {
         value.validate()?;
         Ok(Measurement {
             name,
-            source,
+            source: explicit_source(source),
             value,
         })
     }
