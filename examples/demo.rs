@@ -117,7 +117,7 @@ fn main() -> ExitCode {
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(5550);
-    let _ = zibrato_daemon::init_logging("warn");
+    let _ = zibrato_common::init_logging("warn");
     let shutdown = match Shutdown::install() {
         Ok(s) => s,
         Err(e) => {

@@ -7,7 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use zibrato_wire::Level;
 
 fuzz_target!(|text: &str| {
-    if let Ok(duration) = zibrato_daemon::parse_seconds(text) {
+    if let Ok(duration) = zibrato_common::parse_seconds(text) {
         assert!(!duration.is_zero());
     }
     for part in text.split(',') {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use zibrato_broker::{Broker, Config};
-use zibrato_daemon::Shutdown;
+use zibrato_common::Shutdown;
 use zibrato_wire::{FrameBuilder, Header, Level, Measurement, Value};
 
 const TRIALS: usize = 5;

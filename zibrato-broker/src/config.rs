@@ -5,7 +5,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use clap::Parser;
-use zibrato_daemon::parse_seconds;
+use zibrato_common::parse_seconds;
 use zibrato_wire::limits::MAX_FRAME_LEN;
 
 /// Receives measurement frames from publishers on PORT, validates each one, and

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
-use zibrato_daemon::{RateLimiter, Shutdown, SocketMonitor, Telemetry, later};
+use zibrato_common::{RateLimiter, Shutdown, SocketMonitor, Telemetry, later};
 use zmq::SocketEvent;
 
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::hold::{Held, Hold};
 use crate::ingress::{self, Counters, Sources};
 use crate::subscriptions::{Subscriptions, Verdict};
-use crate::{BrokerError, DropReason, Stats, accept};
+use crate::{BrokerError, BrokerStats, DropReason, accept};
 use zibrato_wire::limits::MAX_FRAME_LEN;
 
 /// At most this many frames are read before the loop looks at subscriptions,
@@ -48,7 +48,7 @@ pub struct Broker {
     ingress: Arc<Counters>,
     /// How much of those was folded in already: (oversized, bad framing).
     ingress_folded: (u64, u64),
-    stats: Stats,
+    stats: BrokerStats,
     telemetry: Telemetry,
     stats_interval: Duration,
     limiters: Vec<RateLimiter>,
@@ -147,7 +147,7 @@ impl Broker {
         let source = config
             .source
             .clone()
-            .unwrap_or_else(|| zibrato_daemon::host_name("zibrato-broker"));
+            .unwrap_or_else(|| zibrato_common::host_name("zibrato-broker"));
         Ok(Broker {
             _context: context,
             frontend,
@@ -159,7 +159,7 @@ impl Broker {
             devices,
             ingress,
             ingress_folded: (0, 0),
-            stats: Stats::default(),
+            stats: BrokerStats::default(),
             telemetry: Telemetry::new(&source),
             stats_interval: config.stats_interval,
             limiters: DropReason::ALL
@@ -184,7 +184,7 @@ impl Broker {
     }
 
     /// The totals so far.
-    pub fn stats(&self) -> &Stats {
+    pub fn stats(&self) -> &BrokerStats {
         &self.stats
     }
 

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tracing::{info, warn};
-use zibrato_daemon::RateLimiter;
+use zibrato_common::RateLimiter;
 use zibrato_wire::stream::{StreamDecoder, StreamError, stream_len};
 
 use crate::BrokerError;

@@ -45,4 +45,4 @@ pub use accept::{Accepted, DropReason, accept};
 pub use config::Config;
 pub use error::BrokerError;
 pub use forwarder::Broker;
-pub use telemetry::Stats;
+pub use telemetry::BrokerStats;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing::{error, info};
 use zibrato_broker::{Broker, Config};
-use zibrato_daemon::{Shutdown, init_logging};
+use zibrato_common::{Shutdown, init_logging};
 
 fn main() -> ExitCode {
     let config = Config::parse();
@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         eprintln!("zibrato-broker: {message}");
         return ExitCode::from(2);
     }
-    zibrato_daemon::exit_on_panic();
+    zibrato_common::exit_on_panic();
     let shutdown = match Shutdown::install() {
         Ok(shutdown) => shutdown,
         Err(e) => {

@@ -4,7 +4,7 @@ use crate::DropReason;
 
 /// Running totals since the broker started.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Stats {
+pub struct BrokerStats {
     /// Messages received from publishers, valid or not.
     pub frames_in: u64,
     /// Measurements in the valid frames received.
@@ -48,7 +48,7 @@ pub struct Stats {
     pub workers_connected: u64,
 }
 
-impl Stats {
+impl BrokerStats {
     /// Frames dropped for `reason`.
     pub fn dropped(&self, reason: DropReason) -> u64 {
         self.dropped[reason.index()]

@@ -19,7 +19,7 @@ use crate::{Error, Spy, Zibrato};
 /// Two buffers can fill: the recording thread's own buffer (when the publisher thread
 /// cannot keep up with the rate of recording) and the publisher's backlog of frames
 /// (when the broker is away or slower than the application). Every measurement a policy
-/// drops is counted in [`Stats`](crate::Stats).
+/// drops is counted in [`ClientStats`](crate::ClientStats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OverflowPolicy {
     /// Drop what does not fit: the new measurement, or the newest frame. Recording
@@ -270,7 +270,7 @@ impl Builder {
             SinkKind::Noop => Link::Noop,
             SinkKind::Spy(spy) => Link::Spy(spy.clone()),
         };
-        let id = zibrato_daemon::random_publisher_id();
+        let id = zibrato_common::random_publisher_id();
         let shared = Arc::new(Shared::new(
             id,
             Registry::new(self.max_series),

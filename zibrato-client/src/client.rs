@@ -12,7 +12,7 @@ use crate::handle::{Counter, Gauge, Timer};
 use crate::local::{self, Outcome};
 use crate::registry::KeyRef;
 use crate::shared::Shared;
-use crate::{Builder, Error, Spy, Stats};
+use crate::{Builder, ClientStats, Error, Spy};
 
 /// Owns the publisher thread; dropping the last handle stops it after delivering what
 /// it holds (within the close timeout).
@@ -326,11 +326,11 @@ impl Zibrato {
     }
 
     /// Counts of what the client has recorded, sent, filtered and dropped.
-    pub fn stats(&self) -> Stats {
+    pub fn stats(&self) -> ClientStats {
         let threads = self.shared().thread_totals();
         let p = &self.shared().publisher;
         let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-        Stats {
+        ClientStats {
             recorded: load(&p.taken),
             rejected: threads.rejected,
             dropped_buffer_full: threads.dropped,

@@ -159,7 +159,7 @@ pub use global::{global, install, unrecorded_without_client};
 pub use guard::{CountGuard, TimeGuard};
 pub use handle::{Counter, Gauge, Timer};
 pub use spy::{Recorded, Spy};
-pub use stats::Stats;
+pub use stats::ClientStats;
 pub use zibrato_wire::{Kind, Value};
 
 #[doc(hidden)]

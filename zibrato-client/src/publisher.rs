@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use hashbrown::HashMap;
 use rustc_hash::FxBuildHasher;
 use tracing::{info, warn};
-use zibrato_daemon::{RateLimiter, SELF_METRICS_LEVEL, Telemetry, later, now_us};
+use zibrato_common::{RateLimiter, SELF_METRICS_LEVEL, Telemetry, later, now_us};
 use zibrato_wire::{
     Error as WireError, FrameBuilder, Header, Kind, Level, SeriesId as FrameSeries, StringId, Value,
 };
@@ -202,7 +202,7 @@ impl Publisher {
             backlog: VecDeque::new(),
             backlog_bytes: 0,
             backlog_measurements: 0,
-            publisher_id: zibrato_daemon::random_publisher_id(),
+            publisher_id: zibrato_common::random_publisher_id(),
             telemetry: Telemetry::new(&source),
             next_telemetry: later(Instant::now(), settings.stats_interval),
             settings,

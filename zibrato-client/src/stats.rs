@@ -4,7 +4,7 @@
 /// one of: sent, queued, filtered or a `dropped_*` counter (or is still in a
 /// per-thread buffer or a frame under construction).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
+pub struct ClientStats {
     /// Measurements accepted by a record call and taken by the publisher from the
     /// recording threads' buffers. A measurement still in a buffer is counted once the
     /// publisher takes it (within a few milliseconds); after a [`flush`], all are.
@@ -39,7 +39,7 @@ pub struct Stats {
     pub connected: bool,
 }
 
-impl Stats {
+impl ClientStats {
     /// All measurements dropped, for whatever reason.
     pub fn dropped(&self) -> u64 {
         self.dropped_buffer_full + self.dropped_backlog

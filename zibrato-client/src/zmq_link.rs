@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
-use zibrato_daemon::SocketMonitor;
+use zibrato_common::SocketMonitor;
 use zibrato_wire::Level;
 use zmq::SocketEvent;
 

@@ -30,7 +30,7 @@ pub trait Clock {
 /// What could not be recorded or sent, by reason: measurements (or frames) dropped
 /// and counted, never a panic.
 ///
-/// The accounting is the std client's (`zibrato_client::Stats`): every measurement
+/// The accounting is the std client's (`zibrato_client::ClientStats`): every measurement
 /// recorded ends in exactly one of [`Sent::measurements`], `rejected`, `no_room` or
 /// `send_failed_measurements`, or is in a frame not yet flushed; `rejected` means what
 /// the std client's `rejected` means.

@@ -6,7 +6,7 @@ use base64::Engine;
 use reqwest::blocking::Client;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use tracing::{info, warn};
-use zibrato_daemon::RateLimiter;
+use zibrato_common::RateLimiter;
 use zibrato_worker::{Backend, Delivered, DeliveryError, Window};
 
 use crate::Secret;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use zibrato_daemon::later;
+use zibrato_common::later;
 
 /// The most pairs remembered. Past it, a new refusal is not remembered (the pair is
 /// just refused again next window, which costs a request, not memory).

@@ -84,7 +84,7 @@ fn token(cli: &Cli) -> Result<Option<Secret>, String> {
         .map(Secret::new))
 }
 
-fn parse_hold(text: &str) -> Result<Duration, String> {
+fn parse_hold(text: &str) -> Result<Duration, zibrato_common::SecondsError> {
     if text.trim() == "0" {
         return Ok(Duration::ZERO);
     }

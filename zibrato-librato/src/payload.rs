@@ -1,7 +1,7 @@
 //! The entries of Librato's source-based `POST /v1/metrics`, and their JSON.
 
 use serde_json::{Value as Json, json};
-use zibrato_worker::{Kind, SeriesSummary, Stats, Summary};
+use zibrato_worker::{Kind, Readings, SeriesSummary, Summary};
 
 use crate::names::Sanitizer;
 
@@ -13,7 +13,7 @@ pub enum Measure {
     Count(i64),
     /// A summary (`count`, `sum`, `min`, `max`, `sum_squares`) of a gauge's readings, or
     /// of a timer's durations in seconds. Two of the same kind combine.
-    Summary(Kind, Stats),
+    Summary(Kind, Readings),
     /// One timer percentile, in seconds. Two cannot be combined.
     Percentile(f64),
 }
@@ -131,9 +131,9 @@ pub fn entries(series: &SeriesSummary, names: &mut Sanitizer) -> Vec<Entry> {
 }
 
 /// A timer's statistics, nanoseconds to seconds.
-fn seconds(stats: &Stats) -> Stats {
+fn seconds(stats: &Readings) -> Readings {
     const S: f64 = 1e-9;
-    Stats {
+    Readings {
         count: stats.count,
         sum: stats.sum * S,
         min: stats.min * S,
@@ -179,7 +179,7 @@ mod tests {
 
     #[test]
     fn timers_are_seconds_with_percentile_gauges() {
-        let mut stats = Stats::of(1e9);
+        let mut stats = Readings::of(1e9);
         stats.add(3e9);
         let s = series(
             "web-1",
@@ -222,9 +222,9 @@ mod tests {
         let mut count = entry(Measure::Count(2));
         assert!(count.merge(&entry(Measure::Count(3))));
         assert_eq!(count.measure, Measure::Count(5));
-        let mut gauge = entry(Measure::Summary(Kind::Gauge, Stats::of(1.0)));
-        assert!(gauge.merge(&entry(Measure::Summary(Kind::Gauge, Stats::of(5.0)))));
-        assert!(!gauge.merge(&entry(Measure::Summary(Kind::Timer, Stats::of(5.0)))));
+        let mut gauge = entry(Measure::Summary(Kind::Gauge, Readings::of(1.0)));
+        assert!(gauge.merge(&entry(Measure::Summary(Kind::Gauge, Readings::of(5.0)))));
+        assert!(!gauge.merge(&entry(Measure::Summary(Kind::Timer, Readings::of(5.0)))));
         assert!(!gauge.merge(&entry(Measure::Count(1))));
         let Measure::Summary(_, s) = gauge.measure else {
             unreachable!()

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use tracing::warn;
-use zibrato_daemon::RateLimiter;
+use zibrato_common::RateLimiter;
 use zibrato_worker::SeriesSummary;
 
 use crate::names::Sanitizer;
@@ -108,7 +108,7 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::time::Duration;
-    use zibrato_worker::{Kind, Stats, Summary};
+    use zibrato_worker::{Kind, Readings, Summary};
 
     fn series(level: &str, kind: Kind, name: &str, summary: Summary) -> SeriesSummary {
         SeriesSummary {
@@ -147,7 +147,7 @@ mod tests {
                 "info",
                 Kind::Gauge,
                 "CHK.CASE",
-                Summary::Gauge(Stats::of(1.0)),
+                Summary::Gauge(Readings::of(1.0)),
             ),
             series("info", Kind::Counter, "other", Summary::Counter { sum: 1 }),
         ]);
@@ -161,7 +161,7 @@ mod tests {
     #[test]
     fn a_long_timer_keeps_its_percentiles_apart_from_its_name() {
         let timer = Summary::Timer {
-            stats: Stats::of(1e6),
+            stats: Readings::of(1e6),
             percentiles: vec![(0.5, 1e6)],
             values: vec![],
         };

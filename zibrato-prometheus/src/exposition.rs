@@ -394,7 +394,7 @@ fn number(value: f64) -> String {
 mod tests {
     use std::sync::Arc;
 
-    use zibrato_worker::{SeriesSummary, Stats};
+    use zibrato_worker::{Readings, SeriesSummary};
 
     use super::*;
 
@@ -441,7 +441,7 @@ mod tests {
     fn timers_are_summaries_in_seconds() {
         let mut e = Exposition::new("app_", Duration::from_secs(60));
         let timer = |values: &[f64]| {
-            let mut stats = Stats::of(values[0]);
+            let mut stats = Readings::of(values[0]);
             values[1..].iter().for_each(|&v| stats.add(v));
             Summary::Timer {
                 stats,
@@ -476,17 +476,17 @@ mod tests {
         let mut e = Exposition::new("", Duration::from_secs(60));
         e.merge(&window(vec![
             series(Kind::Counter, "x", Summary::Counter { sum: 1 }),
-            series(Kind::Gauge, "x_total", Summary::Gauge(Stats::of(2.0))),
+            series(Kind::Gauge, "x_total", Summary::Gauge(Readings::of(2.0))),
             series(
                 Kind::Gauge,
                 "y_seconds_count",
-                Summary::Gauge(Stats::of(3.0)),
+                Summary::Gauge(Readings::of(3.0)),
             ),
             series(
                 Kind::Timer,
                 "y",
                 Summary::Timer {
-                    stats: Stats::of(1e9),
+                    stats: Readings::of(1e9),
                     percentiles: vec![],
                     values: vec![],
                 },
@@ -506,7 +506,7 @@ mod tests {
         e.merge(&window(vec![series(
             Kind::Gauge,
             "g",
-            Summary::Gauge(Stats::of(1.0)),
+            Summary::Gauge(Readings::of(1.0)),
         )]));
         assert_eq!(e.len(), 1);
         std::thread::sleep(Duration::from_millis(80));

@@ -29,7 +29,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
-use zibrato_daemon::RateLimiter;
+use zibrato_common::RateLimiter;
 
 use crate::Exposition;
 

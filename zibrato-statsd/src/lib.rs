@@ -218,7 +218,7 @@ impl Backend for Statsd {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use zibrato_worker::{Kind, Stats};
+    use zibrato_worker::{Kind, Readings};
 
     fn series(source: &str, summary: Summary) -> SeriesSummary {
         SeriesSummary {
@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(out, ["app.api_req_x_y_z:0|c\n"]);
         out.clear();
         lines(
-            &series("web-1", Summary::Gauge(Stats::of(-2.5))),
+            &series("web-1", Summary::Gauge(Readings::of(-2.5))),
             None,
             Mode::Events,
             &mut out,
@@ -252,7 +252,7 @@ mod tests {
             ["web-1.api_req_x_y_z:0|g\n", "web-1.api_req_x_y_z:-2.5|g\n"]
         );
         out.clear();
-        let mut stats = Stats::of(1e6);
+        let mut stats = Readings::of(1e6);
         stats.add(3e6);
         let timer = Summary::Timer {
             stats,

@@ -8,7 +8,7 @@ use rustc_hash::FxBuildHasher;
 use zibrato_wire::{DEFAULT_SOURCE, Frame, Kind, Value};
 
 use crate::sketch::DurationSketch;
-use crate::summary::{SeriesSummary, Stats, Summary};
+use crate::summary::{Readings, SeriesSummary, Summary};
 
 /// A series identified by interned string ids: hashing and comparing it touches four
 /// integers, never the strings themselves.
@@ -22,8 +22,8 @@ struct Key {
 
 enum Aggregate {
     Counter { sum: i64, events: u64 },
-    Gauge(Option<Stats>),
-    Timer(Option<(Stats, DurationSketch, Vec<u64>)>),
+    Gauge(Option<Readings>),
+    Timer(Option<(Readings, DurationSketch, Vec<u64>)>),
 }
 
 struct State {
@@ -408,7 +408,7 @@ fn add_values(aggregate: &mut Aggregate, values: zibrato_wire::Values<'_>, keep:
                 if let Value::Gauge(v) = value {
                     match stats {
                         Some(s) => s.add(v),
-                        None => *stats = Some(Stats::of(v)),
+                        None => *stats = Some(Readings::of(v)),
                     }
                 }
             }
@@ -419,8 +419,11 @@ fn add_values(aggregate: &mut Aggregate, values: zibrato_wire::Values<'_>, keep:
                     match timer {
                         Some((stats, _, _)) => stats.add(ns as f64),
                         None => {
-                            *timer =
-                                Some((Stats::of(ns as f64), DurationSketch::default(), Vec::new()))
+                            *timer = Some((
+                                Readings::of(ns as f64),
+                                DurationSketch::default(),
+                                Vec::new(),
+                            ))
                         }
                     }
                     if let Some((_, sketch, kept)) = timer {

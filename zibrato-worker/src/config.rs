@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use zibrato_daemon::parse_seconds;
+use zibrato_common::parse_seconds;
 use zibrato_wire::Level;
 
 /// Where to read from, what to subscribe to, and how to aggregate. Each worker binary

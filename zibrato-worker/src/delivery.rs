@@ -6,7 +6,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
-use zibrato_daemon::{RateLimiter, Shutdown, later};
+use zibrato_common::{RateLimiter, Shutdown, later};
 
 use crate::pending::{Bounds, Pending};
 use crate::spool::{Spool, SpoolFile};
@@ -43,7 +43,7 @@ fn backoff(attempt: u32) -> Duration {
     let base = FIRST_BACKOFF
         .saturating_mul(1 << attempt.min(10))
         .min(MAX_BACKOFF);
-    let jitter = (zibrato_daemon::random_publisher_id() % 501) as f64 / 1000.0 + 0.75;
+    let jitter = (zibrato_common::random_publisher_id() % 501) as f64 / 1000.0 + 0.75;
     base.mul_f64(jitter)
 }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tracing::{error, warn};
-use zibrato_daemon::RateLimiter;
+use zibrato_common::RateLimiter;
 
 use crate::spool::{Spool, SpoolFile};
 use crate::{Window, WorkerStats};

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
-use zibrato_daemon::{RateLimiter, Shutdown, init_logging, later, now_us};
+use zibrato_common::{RateLimiter, Shutdown, init_logging, later, now_us};
 use zibrato_wire::limits::MAX_FRAME_LEN;
 use zibrato_wire::{Frame, Level};
 
@@ -37,7 +37,7 @@ pub fn run<B: Backend>(args: WorkerArgs, backend: B) -> ExitCode {
         eprintln!("{message}");
         return ExitCode::from(2);
     }
-    zibrato_daemon::exit_on_panic();
+    zibrato_common::exit_on_panic();
     match Shutdown::install() {
         Ok(shutdown) => run_until(args, backend, &shutdown),
         Err(e) => {
@@ -113,7 +113,7 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
     let source = args
         .source
         .clone()
-        .unwrap_or_else(|| zibrato_daemon::host_name("zibrato-worker"));
+        .unwrap_or_else(|| zibrato_common::host_name("zibrato-worker"));
     let mut ingest = Ingest {
         aggregator: Aggregator::new(args.percentiles.clone(), args.expire_after)
             .with_timer_values(timer_values)
@@ -128,7 +128,7 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
         self_metrics: args
             .levels
             .iter()
-            .any(|l| l == zibrato_daemon::SELF_METRICS_LEVEL),
+            .any(|l| l == zibrato_common::SELF_METRICS_LEVEL),
     };
     let result = ingest.run(&socket, &shutdown, &windows, args.expire_after);
     drop(windows);

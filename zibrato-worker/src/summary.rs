@@ -8,7 +8,7 @@ use zibrato_wire::Kind;
 
 /// Count, sum, min, max, sum of squares and last value of the readings in a window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Stats {
+pub struct Readings {
     /// Number of readings.
     pub count: u64,
     /// Their sum.
@@ -23,10 +23,10 @@ pub struct Stats {
     pub last: f64,
 }
 
-impl Stats {
+impl Readings {
     /// The summary of one reading.
-    pub fn of(value: f64) -> Stats {
-        Stats {
+    pub fn of(value: f64) -> Readings {
+        Readings {
             count: 1,
             sum: value,
             min: value,
@@ -63,14 +63,14 @@ pub enum Summary {
         sum: i64,
     },
     /// The readings' statistics.
-    Gauge(Stats),
+    Gauge(Readings),
     /// The durations' statistics, in nanoseconds, and the configured percentiles as
     /// `(quantile, nanoseconds)` pairs, from the worker's [`DurationSketch`](crate::DurationSketch)
     /// (within 0.8 % of the true value, for values within a factor of 65 536 of the
     /// window's largest).
     Timer {
         /// Statistics of the durations, in nanoseconds.
-        stats: Stats,
+        stats: Readings,
         /// `(quantile, value in nanoseconds)`, in the configured order.
         percentiles: Vec<(f64, f64)>,
         /// The durations themselves, in arrival order, for a backend that asks for them

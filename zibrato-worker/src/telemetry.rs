@@ -3,10 +3,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use zibrato_daemon::SELF_METRICS_LEVEL;
+use zibrato_common::SELF_METRICS_LEVEL;
 use zibrato_wire::Kind;
 
-use crate::summary::{SeriesSummary, Stats, Summary};
+use crate::summary::{Readings, SeriesSummary, Summary};
 
 /// Running totals, shared by the ingest and delivery threads.
 #[derive(Debug, Default)]
@@ -104,7 +104,7 @@ impl SelfMetrics {
         out.push(self.series(
             "zibrato.worker.series",
             Kind::Gauge,
-            Summary::Gauge(Stats::of(series as f64)),
+            Summary::Gauge(Readings::of(series as f64)),
         ));
         out
     }

@@ -17,7 +17,7 @@ pub const SELF_METRICS_LEVEL: &str = "zibrato";
 /// # Examples
 ///
 /// ```
-/// use zibrato_daemon::Telemetry;
+/// use zibrato_common::Telemetry;
 /// use zibrato_wire::{Frame, Value};
 ///
 /// let mut telemetry = Telemetry::new("broker-1");

@@ -1,11 +1,11 @@
-//! What Zibrato's daemons share, written once: logging, shutdown on signals,
-//! rate-limited warnings, and self-metrics encoded as ordinary Zibrato frames.
-//!
-//! Daemons (the broker and the workers) use it so that they log, stop and report
-//! about themselves the same way:
+//! What every Zibrato process shares, written once: publisher identities,
+//! rate-limited warnings and self-metrics encoded as ordinary Zibrato frames, used by
+//! the client library and the daemons alike; and, for the daemons (the broker and the
+//! workers), logging, shutdown on signals and exit on a panic, so that they log, stop
+//! and report about themselves the same way:
 //!
 //! ```no_run
-//! use zibrato_daemon::{Shutdown, init_logging};
+//! use zibrato_common::{Shutdown, init_logging};
 //!
 //! init_logging("info").expect("a valid log filter");
 //! let shutdown = Shutdown::install().expect("signal handlers");
@@ -37,7 +37,7 @@ mod values;
 
 pub use identity::{now_us, random_publisher_id};
 #[cfg(feature = "daemon")]
-pub use logging::init_logging;
+pub use logging::{LoggingError, init_logging};
 #[cfg(feature = "zmq")]
 pub use monitor::SocketMonitor;
 #[cfg(feature = "daemon")]
@@ -47,4 +47,4 @@ pub use ratelimit::RateLimiter;
 pub use shutdown::{FORCED_EXIT_CODE, Shutdown};
 pub use telemetry::{SELF_METRICS_LEVEL, Telemetry};
 pub use time::later;
-pub use values::{host_name, parse_seconds};
+pub use values::{SecondsError, host_name, parse_seconds};

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 ///
 /// ```
 /// use std::time::Duration;
-/// use zibrato_daemon::RateLimiter;
+/// use zibrato_common::RateLimiter;
 ///
 /// let mut limiter = RateLimiter::new(Duration::from_secs(10));
 /// assert_eq!(limiter.check(), Some(0));

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 /// use std::time::{Duration, Instant};
 ///
 /// let now = Instant::now();
-/// assert_eq!(zibrato_daemon::later(now, Duration::from_secs(5)), now + Duration::from_secs(5));
-/// assert!(zibrato_daemon::later(now, Duration::MAX) > now);
+/// assert_eq!(zibrato_common::later(now, Duration::from_secs(5)), now + Duration::from_secs(5));
+/// assert!(zibrato_common::later(now, Duration::MAX) > now);
 /// ```
 pub fn later(base: Instant, by: Duration) -> Instant {
     base.checked_add(by)

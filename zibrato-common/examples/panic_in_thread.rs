@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 fn main() {
-    zibrato_daemon::exit_on_panic();
+    zibrato_common::exit_on_panic();
     let _worker = std::thread::spawn(|| panic!("a deliberate panic on a worker thread"));
     // The main thread goes on as a daemon's would; only the hook can end the process.
     loop {

@@ -1,0 +1,54 @@
+//! Logging to stderr through `tracing`.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+/// Sends `tracing` events to stderr, filtered by `filter` (`error`, `warn`, `info`,
+/// `debug`, `trace`, or a directive list such as `info,zibrato_broker=debug`).
+///
+/// # Errors
+///
+/// [`LoggingError::Filter`] naming the filter when it does not parse;
+/// [`LoggingError::AlreadySet`] when the process already has a global subscriber.
+pub fn init_logging(filter: &str) -> Result<(), LoggingError> {
+    let parsed = EnvFilter::try_new(filter).map_err(|e| LoggingError::Filter {
+        filter: filter.to_string(),
+        reason: e.to_string(),
+    })?;
+    tracing_subscriber::fmt()
+        .with_env_filter(parsed)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init()
+        .map_err(|e| LoggingError::AlreadySet(e.to_string()))
+}
+
+/// Why [`init_logging`] failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoggingError {
+    /// The filter does not parse.
+    Filter {
+        /// The filter as given.
+        filter: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A global `tracing` subscriber was already installed; the message says by what.
+    AlreadySet(String),
+}
+
+impl std::fmt::Display for LoggingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoggingError::Filter { filter, reason } => {
+                write!(f, "invalid log filter {filter:?}: {reason}")
+            }
+            LoggingError::AlreadySet(reason) => write!(f, "logging already set up: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for LoggingError {}

@@ -1,0 +1,97 @@
+//! Values daemons read from their command line and their host.
+
+use std::time::Duration;
+
+/// Why a text is not a number of seconds ([`parse_seconds`]). Each variant holds the
+/// text as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecondsError {
+    /// Not a decimal number.
+    NotANumber(String),
+    /// Zero, negative or NaN.
+    NotPositive(String),
+    /// More seconds than a `Duration` holds.
+    TooLong(String),
+    /// Positive, but it rounds to less than a microsecond.
+    BelowMicrosecond(String),
+}
+
+impl std::fmt::Display for SecondsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecondsError::NotANumber(text) => write!(f, "{text:?} is not a number of seconds"),
+            SecondsError::NotPositive(text) => write!(f, "{text} seconds: must be more than 0"),
+            SecondsError::TooLong(text) => write!(f, "{text} seconds is too long"),
+            SecondsError::BelowMicrosecond(text) => {
+                write!(f, "{text} seconds is shorter than a microsecond")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SecondsError {}
+
+/// Parses positive seconds, fractions allowed (`0.5`), for flags such as `--flush`.
+///
+/// # Errors
+///
+/// A [`SecondsError`] naming the text when it is not a positive number of seconds.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use zibrato_common::{SecondsError, parse_seconds};
+///
+/// assert_eq!(parse_seconds("1.5"), Ok(Duration::from_millis(1500)));
+/// assert_eq!(parse_seconds("0"), Err(SecondsError::NotPositive("0".into())));
+/// assert!(parse_seconds("soon").is_err());
+/// ```
+pub fn parse_seconds(text: &str) -> Result<Duration, SecondsError> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| SecondsError::NotANumber(text.to_string()))?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err(SecondsError::NotPositive(text.to_string()));
+    }
+    let duration = Duration::try_from_secs_f64(seconds)
+        .map_err(|_| SecondsError::TooLong(text.to_string()))?;
+    // Found by fuzzing: a tiny positive number rounds to a zero Duration, which would
+    // make a timer spin.
+    if duration < Duration::from_micros(1) {
+        return Err(SecondsError::BelowMicrosecond(text.to_string()));
+    }
+    Ok(duration)
+}
+
+/// This host's name, if it is a valid measurement source, else `fallback`: the default
+/// source of a daemon's self-metrics.
+pub fn host_name(fallback: &str) -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| zibrato_wire::validate_name(h).is_ok())
+        .unwrap_or_else(|| fallback.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_rounds_to_nothing_is_refused() {
+        // The input the cli_values fuzzer found.
+        let tiny = format!(".{}1", "0".repeat(53));
+        assert!(
+            parse_seconds(&tiny)
+                .unwrap_err()
+                .to_string()
+                .contains("shorter than a microsecond")
+        );
+        assert_eq!(parse_seconds("0.000001"), Ok(Duration::from_micros(1)));
+        assert!(parse_seconds("inf").is_err());
+        assert!(parse_seconds("1e300").is_err());
+    }
+}
