@@ -31,4 +31,3 @@
 //! original Python calls.
 
 pub use zibrato_client::*;
-pub use zibrato_macros::{count_me, time_me};

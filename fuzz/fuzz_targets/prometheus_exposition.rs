@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use libfuzzer_sys::fuzz_target;
 use zibrato_prometheus::Exposition;
 use zibrato_wire::Frame;
-use zibrato_worker::{Aggregator, Window};
+use zibrato_worker::Window;
+use zibrato_worker::internals::Aggregator;
 
 fn metric_name(text: &str) -> Option<&str> {
     let end = text
@@ -64,11 +65,7 @@ fuzz_target!(|bytes: &[u8]| {
     let now = Instant::now();
     let mut aggregator = Aggregator::new(vec![0.5, 0.99], Duration::from_secs(60));
     aggregator.ingest(&frame, now);
-    let window = Window {
-        measure_time: 0,
-        interval: Duration::from_secs(1),
-        series: aggregator.flush(now),
-    };
+    let window = Window::new(0, Duration::from_secs(1), aggregator.flush(now));
     let mut exposition = Exposition::new("", Duration::from_secs(60));
     exposition.merge(&window);
     exposition.merge(&window);

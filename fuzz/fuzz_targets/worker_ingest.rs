@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use zibrato_wire::Frame;
-use zibrato_worker::{Aggregator, Summary};
+use zibrato_worker::Summary;
+use zibrato_worker::internals::Aggregator;
 
 fuzz_target!(|bytes: &[u8]| {
     let mut aggregator =

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use zibrato_wire::{Frame, FrameBuilder, Header, Level, Measurement, Value};
-use zibrato_worker::{Aggregator, SequenceTracker, Summary, MAX_SEQUENCE_GAP};
+use zibrato_worker::Summary;
+use zibrato_worker::internals::{Aggregator, SequenceTracker, MAX_SEQUENCE_GAP};
 
 #[derive(Debug, Arbitrary)]
 enum Op {

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use zibrato_bench::realistic::{events, frames};
 use zibrato_wire::Frame;
+use zibrato_worker::Window;
+use zibrato_worker::internals::Aggregator;
 use zibrato_worker::spool::{Spool, encode};
-use zibrato_worker::{Aggregator, Window};
 
 fn window(series: usize) -> Window {
     let stream = events(series, series * 20);
@@ -23,11 +24,11 @@ fn window(series: usize) -> Window {
     for bytes in frames(&stream, 1024) {
         aggregator.ingest(&Frame::decode(&bytes).expect("valid"), Instant::now());
     }
-    Window {
-        measure_time: 1_764_158_400,
-        interval: Duration::from_secs(10),
-        series: aggregator.flush(Instant::now()),
-    }
+    Window::new(
+        1_764_158_400,
+        Duration::from_secs(10),
+        aggregator.flush(Instant::now()),
+    )
 }
 
 fn spool(c: &mut Criterion) {

@@ -18,7 +18,7 @@ use criterion::{
 use zibrato_bench::realistic::{Event, events, frames, series_kind};
 use zibrato_wire::Frame;
 use zibrato_wire::Value;
-use zibrato_worker::Aggregator;
+use zibrato_worker::internals::Aggregator;
 
 /// Frames of `per_frame` measurements over `series` series.
 fn stream(series: usize, per_frame: usize) -> Vec<Vec<u8>> {

@@ -17,7 +17,7 @@ use zibrato_bench::realistic::{events, frames};
 use zibrato_client::Zibrato;
 use zibrato_testkit::{bin_path, find_statsd, rss};
 use zibrato_wire::Frame;
-use zibrato_worker::Aggregator;
+use zibrato_worker::internals::Aggregator;
 
 const SERIES: usize = 10_000;
 

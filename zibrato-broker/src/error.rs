@@ -2,6 +2,7 @@
 
 /// A failure that ends the broker with a non-zero exit.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BrokerError {
     /// Another process holds the port.
     #[error("port {port} is in use on {host} ({role} port)")]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use zibrato_common::RateLimiter;
 use zibrato_wire::stream::{StreamDecoder, StreamError, stream_len};
 
@@ -102,10 +102,22 @@ fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> Result<(), BrokerEr
         })
 }
 
-/// Hands one record to the forwarding loop; an error there means the broker is going
-/// away, and the thread with it.
+/// Hands one record to the forwarding loop. `false` when the broker is shutting down
+/// (its ZeroMQ context is ending), and the thread ends with it. Any other failure
+/// would leave devices unheard while the broker looks healthy, so it ends the process
+/// with a failure exit, as a panic in any broker thread does.
 fn pass(push: &zmq::Socket, record: &[u8]) -> bool {
-    push.send(record, 0).is_ok()
+    loop {
+        match push.send(record, 0) {
+            Ok(()) => return true,
+            Err(zmq::Error::EINTR) => {}
+            Err(zmq::Error::ETERM) => return false,
+            Err(e) => {
+                error!(error = %e, "device ingress cannot hand frames to the forwarding loop; exiting");
+                std::process::exit(1);
+            }
+        }
+    }
 }
 
 fn udp(socket: &UdpSocket, push: &zmq::Socket, max: usize, counters: &Counters) {
@@ -175,7 +187,8 @@ fn stream(path: &PathBuf, push: &zmq::Socket, max: usize, counters: &Counters) {
                     Some(Err(StreamError::Oversized)) => {
                         counters.oversized.fetch_add(1, Ordering::Relaxed);
                     }
-                    Some(Err(StreamError::BadEncoding)) => {
+                    // Any error a newer decoder may add is a framing error too.
+                    Some(Err(_)) => {
                         counters.bad_framing.fetch_add(1, Ordering::Relaxed);
                     }
                 }

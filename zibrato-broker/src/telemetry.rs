@@ -4,6 +4,7 @@ use crate::DropReason;
 
 /// Running totals since the broker started.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BrokerStats {
     /// Messages received from publishers, valid or not.
     pub frames_in: u64,

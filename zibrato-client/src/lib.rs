@@ -160,6 +160,7 @@ pub use guard::{CountGuard, TimeGuard};
 pub use handle::{Counter, Gauge, Timer};
 pub use spy::{Recorded, Spy};
 pub use stats::ClientStats;
+pub use zibrato_macros::{count_me, time_me};
 pub use zibrato_wire::{Kind, Value};
 
 #[doc(hidden)]

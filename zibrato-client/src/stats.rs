@@ -4,6 +4,7 @@
 /// one of: sent, queued, filtered or a `dropped_*` counter (or is still in a
 /// per-thread buffer or a frame under construction).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientStats {
     /// Measurements accepted by a record call and taken by the publisher from the
     /// recording threads' buffers. A measurement still in a buffer is counted once the

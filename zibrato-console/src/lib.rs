@@ -13,22 +13,15 @@
 //! # Example
 //!
 //! ```
-//! use std::sync::Arc;
 //! use std::time::Duration;
 //! use zibrato_console::table;
 //! use zibrato_worker::{Kind, SeriesSummary, Summary, Window};
 //!
-//! let window = Window {
-//!     measure_time: 1_764_158_400,
-//!     interval: Duration::from_secs(2),
-//!     series: vec![SeriesSummary {
-//!         level: Arc::from("info"),
-//!         kind: Kind::Counter,
-//!         name: Arc::from("requests"),
-//!         source: Arc::from("web-1"),
-//!         summary: Summary::Counter { sum: 3 },
-//!     }],
-//! };
+//! let window = Window::new(
+//!     1_764_158_400,
+//!     Duration::from_secs(2),
+//!     vec![SeriesSummary::new("info", Kind::Counter, "requests", "web-1", Summary::Counter { sum: 3 })],
+//! );
 //! let text = table(&window);
 //! assert!(text.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["info", "requests", "web-1", "counter", "3"]));
 //! ```
@@ -215,16 +208,12 @@ impl Backend for Console {
         stdout
             .write_all(text.as_bytes())
             .and_then(|()| stdout.flush())
-            .map_err(|e| DeliveryError::Retry {
-                reason: format!("cannot write to standard output: {e}"),
-                after: None,
+            .map_err(|e| {
+                DeliveryError::retry(format!("cannot write to standard output: {e}"), None)
             })?;
         let accepted = window.series.len();
         window.series.clear();
-        Ok(Delivered {
-            accepted,
-            ..Delivered::default()
-        })
+        Ok(Delivered::accepted(accepted))
     }
 }
 
@@ -240,17 +229,17 @@ mod tests {
     #[test]
     fn names_with_unicode_line_ends_stay_on_one_line() {
         let name = "a\u{2028}b\u{85}c\u{2029}d";
-        let window = Window {
-            measure_time: 60,
-            interval: Duration::from_secs(60),
-            series: vec![SeriesSummary {
-                level: Arc::from("info"),
-                kind: Kind::Counter,
-                name: Arc::from(name),
-                source: Arc::from("s\u{2028}"),
-                summary: Summary::Counter { sum: 2 },
-            }],
-        };
+        let window = Window::new(
+            60,
+            Duration::from_secs(60),
+            vec![SeriesSummary::new(
+                Arc::from("info"),
+                Kind::Counter,
+                Arc::from(name),
+                Arc::from("s\u{2028}"),
+                Summary::Counter { sum: 2 },
+            )],
+        );
         let text = json_lines(&window);
         // As a reader that splits on every Unicode line end (Python's splitlines) sees it.
         let lines = text

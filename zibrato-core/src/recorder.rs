@@ -36,6 +36,7 @@ pub trait Clock {
 /// the std client's `rejected` means.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Dropped {
     /// Record calls refused: an invalid level, name or source (empty, too long, a
     /// control character), or a gauge that is NaN or infinite.
@@ -52,6 +53,7 @@ pub struct Dropped {
 /// What went out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub struct Sent {
     /// Frames the transport took.
     pub frames: u64,

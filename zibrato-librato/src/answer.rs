@@ -52,10 +52,7 @@ pub(crate) fn classify(response: Response) -> Result<Answer, DeliveryError> {
         .chars()
         .take(MAX_LOGGED_CHARS)
         .collect();
-    let retry = |reason: String| DeliveryError::Retry {
-        reason,
-        after: retry_after,
-    };
+    let retry = |reason: String| DeliveryError::retry(reason, retry_after);
     match status {
         s if s.is_success() => Ok(Answer::Accepted),
         StatusCode::FORBIDDEN if speaks_of_a_limit(&text) => {

@@ -43,6 +43,7 @@ pub struct Settings {
 
 /// The HTTP client could not be built (its TLS set-up failed).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ClientError(reqwest::Error);
 
 impl std::fmt::Display for ClientError {
@@ -66,9 +67,6 @@ pub struct Librato {
     holds: Holds,
     refusal_log: RateLimiter,
     collision_log: RateLimiter,
-    /// What earlier attempts at the current window delivered before failing, reported
-    /// with the attempt that finishes it.
-    carried: Delivered,
 }
 
 /// What posting some entries (and splitting them on refusal) found.
@@ -104,7 +102,6 @@ impl Librato {
             names: Sanitizer::default(),
             refusal_log: RateLimiter::new(Duration::from_secs(10)),
             collision_log: RateLimiter::new(Duration::from_secs(10)),
-            carried: Delivered::default(),
         })
     }
 
@@ -126,10 +123,7 @@ impl Librato {
             .header(CONTENT_TYPE, "application/json")
             .body(body)
             .send()
-            .map_err(|e| DeliveryError::Retry {
-                reason: describe(&e),
-                after: None,
-            })?;
+            .map_err(|e| DeliveryError::retry(describe(&e), None))?;
         classify(response)
     }
 
@@ -259,12 +253,6 @@ impl Progress {
     }
 }
 
-fn add(total: &mut Delivered, more: Delivered) {
-    total.accepted += more.accepted;
-    total.rejected += more.rejected;
-    total.expired |= more.expired;
-}
-
 impl Backend for Librato {
     fn name(&self) -> &str {
         "librato"
@@ -280,18 +268,12 @@ impl Backend for Librato {
             .query(&[("length", "1")])
             .header(AUTHORIZATION, &self.authorization)
             .send()
-            .map_err(|e| DeliveryError::Retry {
-                reason: describe(&e),
-                after: None,
-            })?;
+            .map_err(|e| DeliveryError::retry(describe(&e), None))?;
         match classify(response)? {
             Answer::Accepted => Ok(()),
-            Answer::Refused(text) | Answer::Stale(text) | Answer::Dropped(text) => {
-                Err(DeliveryError::Retry {
-                    reason: format!("credentials check answered {text}"),
-                    after: None,
-                })
-            }
+            Answer::Refused(text) | Answer::Stale(text) | Answer::Dropped(text) => Err(
+                DeliveryError::retry(format!("credentials check answered {text}"), None),
+            ),
         }
     }
 
@@ -304,7 +286,7 @@ impl Backend for Librato {
                 max_age = ?self.settings.max_age,
                 "window is older than Librato accepts; dropped"
             );
-            let mut delivered = std::mem::take(&mut self.carried);
+            let mut delivered = Delivered::default();
             delivered.rejected += window.series.len();
             delivered.expired = true;
             window.series.clear();
@@ -351,13 +333,10 @@ impl Backend for Librato {
             };
             match outcome {
                 Err(error) => {
-                    let partial = progress.take_done(window);
-                    add(&mut self.carried, partial);
-                    return Err(error);
+                    return Err(error.with_delivered(progress.take_done(window)));
                 }
                 Ok(Posted::Stale(reason)) => {
-                    let mut delivered = std::mem::take(&mut self.carried);
-                    add(&mut delivered, progress.take_done(window));
+                    let mut delivered = progress.take_done(window);
                     warn!(
                         measure_time,
                         series = window.series.len(),
@@ -383,8 +362,7 @@ impl Backend for Librato {
                 }
             }
         }
-        let mut delivered = std::mem::take(&mut self.carried);
-        add(&mut delivered, progress.take_done(window));
+        let delivered = progress.take_done(window);
         if delivered.rejected > 0 {
             info!(
                 rejected = delivered.rejected,

@@ -29,17 +29,16 @@
 //! # Example: what a counter becomes
 //!
 //! ```
-//! use std::sync::Arc;
 //! use zibrato_librato::{Sanitizer, entries};
 //! use zibrato_worker::{Kind, SeriesSummary, Summary};
 //!
-//! let series = SeriesSummary {
-//!     level: Arc::from("info"),
-//!     kind: Kind::Counter,
-//!     name: Arc::from("api requests"),
-//!     source: Arc::from("web-1"),
-//!     summary: Summary::Counter { sum: 42 },
-//! };
+//! let series = SeriesSummary::new(
+//!     "info",
+//!     Kind::Counter,
+//!     "api requests",
+//!     "web-1",
+//!     Summary::Counter { sum: 42 },
+//! );
 //! let json = entries(&series, &mut Sanitizer::default())[0].to_json(1_764_158_400);
 //! assert_eq!(
 //!     json.to_string(),

@@ -132,15 +132,7 @@ pub fn entries(series: &SeriesSummary, names: &mut Sanitizer) -> Vec<Entry> {
 
 /// A timer's statistics, nanoseconds to seconds.
 fn seconds(stats: &Readings) -> Readings {
-    const S: f64 = 1e-9;
-    Readings {
-        count: stats.count,
-        sum: stats.sum * S,
-        min: stats.min * S,
-        max: stats.max * S,
-        sum_squares: stats.sum_squares * S * S,
-        last: stats.last * S,
-    }
+    stats.scaled(1e-9)
 }
 
 /// `0.5` → `p50`, `0.99` → `p99`, `0.999` → `p99.9`.
@@ -168,13 +160,13 @@ mod tests {
     use std::sync::Arc;
 
     fn series(source: &str, summary: Summary) -> SeriesSummary {
-        SeriesSummary {
-            level: Arc::from("info"),
-            kind: Kind::Timer,
-            name: Arc::from("db query"),
-            source: Arc::from(source),
+        SeriesSummary::new(
+            Arc::from("info"),
+            Kind::Timer,
+            Arc::from("db query"),
+            Arc::from(source),
             summary,
-        }
+        )
     }
 
     #[test]

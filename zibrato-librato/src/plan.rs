@@ -111,13 +111,13 @@ mod tests {
     use zibrato_worker::{Kind, Readings, Summary};
 
     fn series(level: &str, kind: Kind, name: &str, summary: Summary) -> SeriesSummary {
-        SeriesSummary {
-            level: Arc::from(level),
+        SeriesSummary::new(
+            Arc::from(level),
             kind,
-            name: Arc::from(name),
-            source: Arc::from("web"),
+            Arc::from(name),
+            Arc::from("web"),
             summary,
-        }
+        )
     }
 
     fn plan(series: &[SeriesSummary]) -> Plan {

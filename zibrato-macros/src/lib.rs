@@ -25,8 +25,18 @@
 //!
 //! Measurements go to the client installed with `zibrato::install`; with none
 //! installed they are counted in `zibrato::unrecorded_without_client()` and dropped.
+//!
+//! # Which crate the expansion names
+//!
+//! The expanded code calls into the client library. The macros find it in the calling
+//! crate's `Cargo.toml`: the `zibrato` dependency under whatever name it is given
+//! (`zb = { package = "zibrato", … }` works), else `zibrato-client`, which re-exports
+//! the macros too. A crate that re-exports Zibrato to its own users, whose
+//! `Cargo.toml` names neither, passes the path: `#[count_me(crate = "my_sdk::zibrato",
+//! level = "info", name = "calls")]`, as serde's `crate` attribute works.
 
 use proc_macro::TokenStream;
+use proc_macro_crate::{FoundCrate, crate_name};
 use proc_macro2::Span;
 use quote::quote;
 use syn::parse::Parser;
@@ -58,6 +68,7 @@ enum Which {
 }
 
 struct Args {
+    krate: proc_macro2::TokenStream,
     level: LitStr,
     name: LitStr,
     source: Option<LitStr>,
@@ -73,6 +84,7 @@ fn expand(which: Which, args: TokenStream, item: TokenStream) -> syn::Result<Tok
             "a const fn cannot be instrumented",
         ));
     }
+    let krate = &args.krate;
     let level = &args.level;
     let name = &args.name;
     let source = match &args.source {
@@ -82,15 +94,15 @@ fn expand(which: Which, args: TokenStream, item: TokenStream) -> syn::Result<Tok
     let callsite = match which {
         Which::Count => {
             let value = args.value.clone().map_or_else(|| quote!(1), |v| quote!(#v));
-            quote!(::zibrato::__private::Callsite::counter(#level, #name, #source, #value))
+            quote!(#krate::__private::Callsite::counter(#level, #name, #source, #value))
         }
-        Which::Time => quote!(::zibrato::__private::Callsite::timer(#level, #name, #source)),
+        Which::Time => quote!(#krate::__private::Callsite::timer(#level, #name, #source)),
     };
     let statements = &function.block.stmts;
     // The body goes in a block of its own, so a second attribute on the same function
     // (`#[time_me] #[count_me]`) puts its callsite in a scope of its own too.
     let body = quote! {{
-        static __ZIBRATO_CALLSITE: ::zibrato::__private::Callsite = #callsite;
+        static __ZIBRATO_CALLSITE: #krate::__private::Callsite = #callsite;
         let __zibrato_guard = __ZIBRATO_CALLSITE.start();
         { #(#statements)* }
     }};
@@ -104,7 +116,22 @@ fn parse_args(which: Which, args: TokenStream) -> syn::Result<Args> {
     let mut name = None;
     let mut source = None;
     let mut value = None;
+    let mut krate = None;
     for pair in pairs {
+        if pair.path.is_ident("crate") {
+            let lit = string_literal(&pair.value, "crate")?;
+            let path: syn::Path = lit.parse().map_err(|_| {
+                syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "crate must name a path, such as \"my_sdk::zibrato\"; got {:?}",
+                        lit.value()
+                    ),
+                )
+            })?;
+            krate = Some(quote!(#path));
+            continue;
+        }
         let key = pair
             .path
             .get_ident()
@@ -140,8 +167,8 @@ fn parse_args(which: Which, args: TokenStream) -> syn::Result<Args> {
             }
             _ => {
                 let expected = match which {
-                    Which::Count => "level, name, value or source",
-                    Which::Time => "level, name or source",
+                    Which::Count => "level, name, value, source or crate",
+                    Which::Time => "level, name, source or crate",
                 };
                 return Err(syn::Error::new_spanned(
                     &pair.path,
@@ -153,11 +180,28 @@ fn parse_args(which: Which, args: TokenStream) -> syn::Result<Args> {
     let missing =
         |what: &str| syn::Error::new(Span::call_site(), format!("missing `{what} = \"…\"`"));
     Ok(Args {
+        krate: krate.unwrap_or_else(client_path),
         level: level.ok_or_else(|| missing("level"))?,
         name: name.ok_or_else(|| missing("name"))?,
         source,
         value,
     })
+}
+
+/// The path of the client library as the calling crate names it: its `zibrato`
+/// dependency (renamed or not), else its `zibrato-client` one, else `::zibrato`.
+fn client_path() -> proc_macro2::TokenStream {
+    let found = [("zibrato", "zibrato"), ("zibrato-client", "zibrato_client")]
+        .into_iter()
+        .find_map(|(package, own_name)| match crate_name(package) {
+            // The crate's own tests, examples and doctests: they see it by its name.
+            Ok(FoundCrate::Itself) => Some(own_name.to_string()),
+            Ok(FoundCrate::Name(name)) => Some(name),
+            Err(_) => None,
+        })
+        .unwrap_or_else(|| "zibrato".to_string());
+    let ident = syn::Ident::new(&found, Span::call_site());
+    quote!(::#ident)
 }
 
 fn string_literal(expr: &Expr, key: &str) -> syn::Result<LitStr> {

@@ -70,22 +70,20 @@ struct Counts {
 /// # Examples
 ///
 /// ```
-/// use std::sync::Arc;
 /// use std::time::Duration;
 /// use zibrato_prometheus::Exposition;
 /// use zibrato_worker::{Kind, SeriesSummary, Summary, Window};
 ///
 /// let mut exposition = Exposition::new("", Duration::from_secs(300));
-/// let window = |sum| Window {
-///     measure_time: 1_764_158_400,
-///     interval: Duration::from_secs(10),
-///     series: vec![SeriesSummary {
-///         level: Arc::from("info"),
-///         kind: Kind::Counter,
-///         name: Arc::from("http.requests;method=GET"),
-///         source: Arc::from("web-1"),
-///         summary: Summary::Counter { sum },
-///     }],
+/// let window = |sum| {
+///     let series = SeriesSummary::new(
+///         "info",
+///         Kind::Counter,
+///         "http.requests;method=GET",
+///         "web-1",
+///         Summary::Counter { sum },
+///     );
+///     Window::new(1_764_158_400, Duration::from_secs(10), vec![series])
 /// };
 /// exposition.merge(&window(3));
 /// exposition.merge(&window(2));
@@ -399,21 +397,17 @@ mod tests {
     use super::*;
 
     fn series(kind: Kind, name: &str, summary: Summary) -> SeriesSummary {
-        SeriesSummary {
-            level: Arc::from("info"),
+        SeriesSummary::new(
+            Arc::from("info"),
             kind,
-            name: Arc::from(name),
-            source: Arc::from("web-1"),
+            Arc::from(name),
+            Arc::from("web-1"),
             summary,
-        }
+        )
     }
 
     fn window(series: Vec<SeriesSummary>) -> Window {
-        Window {
-            measure_time: 0,
-            interval: Duration::from_secs(1),
-            series,
-        }
+        Window::new(0, Duration::from_secs(1), series)
     }
 
     #[test]

@@ -53,7 +53,6 @@ use tracing::info;
 use zibrato_worker::{Backend, Delivered, DeliveryError, Window};
 
 pub use exposition::Exposition;
-pub use names::{SplitName, escape_help, escape_label_value, label_name, metric_name, split_name};
 pub use server::{CONTENT_TYPE, serve};
 
 /// The Prometheus backend: merges each window into an [`Exposition`] that an HTTP
@@ -99,9 +98,6 @@ impl Backend for Prometheus {
             .merge(window);
         let accepted = window.series.len();
         window.series.clear();
-        Ok(Delivered {
-            accepted,
-            ..Delivered::default()
-        })
+        Ok(Delivered::accepted(accepted))
     }
 }

@@ -22,17 +22,8 @@ pub struct SplitName {
 
 /// Splits `name` into a legal metric name (after `prefix`) and its tags. A name whose
 /// `;` segments are not all `key=value` is taken whole, `;` and all, as the metric
-/// name.
-///
-/// ```
-/// use zibrato_prometheus::split_name;
-///
-/// let split = split_name("", "http.requests;method=GET;status=200");
-/// assert_eq!(split.metric, "http_requests");
-/// assert_eq!(split.tags["method"], "GET");
-/// assert_eq!(split_name("app_", "9lives").metric, "app_9lives");
-/// assert_eq!(split_name("", "9lives").metric, "_9lives");
-/// ```
+/// name: `http.requests;method=GET;status=200` is `http_requests` with the labels
+/// `method` and `status`; `9lives` is `_9lives`, or `app_9lives` after the prefix `app_`.
 pub fn split_name(prefix: &str, name: &str) -> SplitName {
     let mut parts = name.split(';');
     let base = parts.next().unwrap_or_default();
@@ -121,6 +112,15 @@ fn escape(text: &str, quote: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_become_labels_and_names_get_a_legal_start() {
+        let split = split_name("", "http.requests;method=GET;status=200");
+        assert_eq!(split.metric, "http_requests");
+        assert_eq!(split.tags["method"], "GET");
+        assert_eq!(split_name("app_", "9lives").metric, "app_9lives");
+        assert_eq!(split_name("", "9lives").metric, "_9lives");
+    }
 
     #[test]
     fn tags_become_labels_with_legal_names() {

@@ -33,17 +33,16 @@
 //! # Example
 //!
 //! ```
-//! use std::sync::Arc;
 //! use zibrato_statsd::{Mode, lines};
 //! use zibrato_worker::{Kind, SeriesSummary, Summary};
 //!
-//! let series = SeriesSummary {
-//!     level: Arc::from("info"),
-//!     kind: Kind::Counter,
-//!     name: Arc::from("requests"),
-//!     source: Arc::from("web-1"),
-//!     summary: Summary::Counter { sum: 42 },
-//! };
+//! let series = SeriesSummary::new(
+//!     "info",
+//!     Kind::Counter,
+//!     "requests",
+//!     "web-1",
+//!     Summary::Counter { sum: 42 },
+//! );
 //! let mut out = Vec::new();
 //! lines(&series, Some("app"), Mode::Events, &mut out);
 //! assert_eq!(out, ["app.web-1.requests:42|c\n"]);
@@ -110,9 +109,11 @@ impl Statsd {
             .socket
             .send_to(packet.trim_end().as_bytes(), self.settings.target);
         packet.clear();
-        result.map(|_| ()).map_err(|e| DeliveryError::Retry {
-            reason: format!("cannot send to statsd at {}: {e}", self.settings.target),
-            after: None,
+        result.map(|_| ()).map_err(|e| {
+            DeliveryError::retry(
+                format!("cannot send to statsd at {}: {e}", self.settings.target),
+                None,
+            )
         })
     }
 }
@@ -185,24 +186,34 @@ impl Backend for Statsd {
         let mut packet = String::new();
         let mut lines_of_series = Vec::new();
         let mut delivered = Delivered::default();
-        while let Some(series) = window.series.last() {
+        // Series are written from the end; those at `sent..` are in datagrams already
+        // sent, and only those leave the window, so a failed send loses nothing.
+        let mut sent = window.series.len();
+        for index in (0..window.series.len()).rev() {
             lines_of_series.clear();
             lines(
-                series,
+                &window.series[index],
                 self.settings.prefix.as_deref(),
                 self.settings.mode,
                 &mut lines_of_series,
             );
             for line in &lines_of_series {
                 if packet.len() + line.len() > self.settings.max_datagram {
-                    self.flush(&mut packet)?;
+                    self.flush(&mut packet)
+                        .map_err(|e| e.with_delivered(delivered))?;
+                    // Every series after this one is sent whole (this one may be in part:
+                    // a retry resends its first lines, which is at-least-once).
+                    delivered.accepted += sent - (index + 1);
+                    window.series.truncate(index + 1);
+                    sent = index + 1;
                 }
                 packet.push_str(line);
             }
-            window.series.pop();
-            delivered.accepted += 1;
         }
-        self.flush(&mut packet)?;
+        self.flush(&mut packet)
+            .map_err(|e| e.with_delivered(delivered))?;
+        delivered.accepted += window.series.len();
+        window.series.clear();
         Ok(delivered)
     }
 
@@ -221,13 +232,44 @@ mod tests {
     use zibrato_worker::{Kind, Readings};
 
     fn series(source: &str, summary: Summary) -> SeriesSummary {
-        SeriesSummary {
-            level: Arc::from("info"),
-            kind: Kind::Counter,
-            name: Arc::from("api:req|x@y z"),
-            source: Arc::from(source),
+        SeriesSummary::new(
+            Arc::from("info"),
+            Kind::Counter,
+            Arc::from("api:req|x@y z"),
+            Arc::from(source),
             summary,
-        }
+        )
+    }
+
+    #[test]
+    fn a_failed_send_leaves_every_unsent_series_in_the_window() {
+        // Datagrams over 64 KiB cannot be sent (EMSGSIZE, before anything leaves the
+        // host): the first send fails after the series of a whole datagram were written.
+        let mut statsd = Statsd::new(Settings {
+            target: "127.0.0.1:9".parse().unwrap(),
+            max_datagram: 100_000,
+            prefix: None,
+            mode: Mode::Summed,
+            max_timer_values: 0,
+        })
+        .unwrap();
+        let all: Vec<SeriesSummary> = (0..5_000)
+            .map(|i| {
+                SeriesSummary::new(
+                    "info",
+                    Kind::Counter,
+                    format!("series.number.{i}"),
+                    "web-1",
+                    Summary::Counter { sum: 1 },
+                )
+            })
+            .collect();
+        let mut window = Window::new(0, std::time::Duration::from_secs(1), all.clone());
+        let Err(DeliveryError::Retry { delivered, .. }) = statsd.deliver(&mut window) else {
+            panic!("a datagram over 64 KiB was sent");
+        };
+        assert_eq!(delivered.accepted, 0);
+        assert_eq!(window.series, all, "nothing unsent leaves the window");
     }
 
     #[test]

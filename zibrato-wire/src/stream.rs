@@ -63,6 +63,7 @@ pub fn encode_for_stream<'a>(frame: &[u8], out: &'a mut [u8]) -> Result<&'a [u8]
 /// Why a record on a stream was not a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
 pub enum StreamError {
     /// More than the decoder's capacity arrived before a delimiter; those bytes were
     /// discarded up to the next delimiter.

@@ -6,6 +6,7 @@ use crate::Window;
 
 /// Why a delivery did not (fully) happen, which decides what the worker does next.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum DeliveryError {
     /// A passing failure (connection refused, timeout, 5xx, 429): the worker keeps the
     /// window (minus what the backend removed as delivered) and tries again after
@@ -15,6 +16,9 @@ pub enum DeliveryError {
         reason: String,
         /// How long the service asked to wait (`Retry-After`), if it did.
         after: Option<Duration>,
+        /// What this attempt achieved before it failed (series accepted or refused and
+        /// removed from the window), counted by the worker at once.
+        delivered: Delivered,
     },
     /// The service refuses this worker (bad credentials): retrying cannot help, so the
     /// worker logs the reason and exits with a failure code.
@@ -24,16 +28,47 @@ pub enum DeliveryError {
     },
 }
 
+impl DeliveryError {
+    /// A [`Retry`](Self::Retry) with nothing delivered: `after` is the wait the service
+    /// asked for, if any.
+    pub fn retry(reason: impl Into<String>, after: Option<Duration>) -> Self {
+        DeliveryError::Retry {
+            reason: reason.into(),
+            after,
+            delivered: Delivered::default(),
+        }
+    }
+
+    /// A [`Fatal`](Self::Fatal) error.
+    pub fn fatal(reason: impl Into<String>) -> Self {
+        DeliveryError::Fatal {
+            reason: reason.into(),
+        }
+    }
+
+    /// This error, with `delivered` recorded as achieved before it (a
+    /// [`Fatal`](Self::Fatal) error stops the worker and keeps no counts).
+    #[must_use]
+    pub fn with_delivered(mut self, achieved: Delivered) -> Self {
+        if let DeliveryError::Retry { delivered, .. } = &mut self {
+            *delivered = achieved;
+        }
+        self
+    }
+}
+
 impl std::fmt::Display for DeliveryError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DeliveryError::Retry {
                 reason,
                 after: Some(after),
+                ..
             } => write!(f, "{reason} (retry after {after:?})"),
             DeliveryError::Retry {
                 reason,
                 after: None,
+                ..
             } => write!(f, "{reason} (will retry)"),
             DeliveryError::Fatal { reason } => write!(f, "{reason} (not retried)"),
         }
@@ -42,8 +77,26 @@ impl std::fmt::Display for DeliveryError {
 
 impl std::error::Error for DeliveryError {}
 
+impl Delivered {
+    /// `accepted` series taken by the service, none refused.
+    pub fn accepted(accepted: usize) -> Self {
+        Delivered {
+            accepted,
+            ..Delivered::default()
+        }
+    }
+
+    /// Adds `other`'s counts to these (an expired window stays expired).
+    pub fn add(&mut self, other: Delivered) {
+        self.accepted += other.accepted;
+        self.rejected += other.rejected;
+        self.expired |= other.expired;
+    }
+}
+
 /// What a delivery achieved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Delivered {
     /// Series accepted by the service.
     pub accepted: usize,
@@ -90,7 +143,7 @@ pub struct Delivered {
 /// }
 ///
 /// // In main: std::process::exit(zibrato_worker::run(args, Print)), with args from clap.
-/// # let mut window = Window { measure_time: 0, interval: std::time::Duration::from_secs(1), series: vec![] };
+/// # let mut window = Window::new(0, std::time::Duration::from_secs(1), vec![]);
 /// # Print.deliver(&mut window).unwrap();
 /// ```
 pub trait Backend: Send + 'static {
@@ -108,7 +161,8 @@ pub trait Backend: Send + 'static {
 
     /// Delivers one window. On success the whole window is done. On error, the backend
     /// leaves in `window.series` exactly what still has to be delivered (removing what
-    /// the service accepted), so a retry never sends a series twice.
+    /// the service accepted, or refused for good), so a retry never sends a series
+    /// twice, and says what it removed in [`DeliveryError::Retry`]'s `delivered`.
     ///
     /// # Errors
     ///

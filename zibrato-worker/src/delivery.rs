@@ -10,7 +10,7 @@ use zibrato_common::{RateLimiter, Shutdown, later};
 
 use crate::pending::{Bounds, Pending};
 use crate::spool::{Spool, SpoolFile};
-use crate::{Backend, DeliveryError, Window, WorkerStats};
+use crate::{Backend, Delivered, DeliveryError, Window, WorkerStats};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -118,15 +118,7 @@ impl Delivery {
             let before = window.series.len();
             match backend.deliver(window) {
                 Ok(delivered) => {
-                    self.stats
-                        .delivered_series
-                        .fetch_add(delivered.accepted as u64, Ordering::Relaxed);
-                    self.stats
-                        .rejected_series
-                        .fetch_add(delivered.rejected as u64, Ordering::Relaxed);
-                    if delivered.expired {
-                        self.stats.dropped_windows.fetch_add(1, Ordering::Relaxed);
-                    }
+                    self.count(delivered);
                     queue.done();
                     // Recovered only once the service takes something: a window dropped
                     // as too old, or refused whole, says nothing about the outage.
@@ -137,7 +129,12 @@ impl Delivery {
                         attempt = 0;
                     }
                 }
-                Err(DeliveryError::Retry { reason, after }) => {
+                Err(DeliveryError::Retry {
+                    reason,
+                    after,
+                    delivered,
+                }) => {
+                    self.count(delivered);
                     if window.series.len() < before {
                         queue.partly_done();
                     }
@@ -164,6 +161,19 @@ impl Delivery {
                     return Ended::Fatal;
                 }
             }
+        }
+    }
+
+    /// Counts what a delivery attempt achieved, whether or not it then failed.
+    fn count(&self, delivered: Delivered) {
+        self.stats
+            .delivered_series
+            .fetch_add(delivered.accepted as u64, Ordering::Relaxed);
+        self.stats
+            .rejected_series
+            .fetch_add(delivered.rejected as u64, Ordering::Relaxed);
+        if delivered.expired {
+            self.stats.dropped_windows.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

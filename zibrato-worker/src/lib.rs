@@ -88,17 +88,25 @@ pub mod spool;
 mod summary;
 mod telemetry;
 
-pub use aggregate::Aggregator;
-pub use aggregate::{OVERFLOW_NAME, Refused};
+pub use aggregate::OVERFLOW_NAME;
 pub use backend::{Backend, Delivered, DeliveryError};
 pub use config::WorkerArgs;
 pub use delivery::MAX_RETRY_AFTER;
 pub use retry_after::retry_after;
 pub use runner::{run, run_until};
-pub use sequence::{MAX_SEQUENCE_GAP, SequenceTracker};
 pub use sketch::{DurationSketch, MAX_BUCKETS};
 pub use summary::{Readings, SeriesSummary, Summary, Window};
-pub use telemetry::WorkerStats;
+use telemetry::WorkerStats;
 pub use zibrato_common::Shutdown;
 pub use zibrato_common::{SecondsError, parse_seconds};
 pub use zibrato_wire::{DEFAULT_SOURCE, Kind};
+
+/// The worker core's inner parts (aggregation, sequence tracking), public only for
+/// this project's fuzz targets and benches, with the feature `internals`. Not part of
+/// the API: no documentation promise, no semver promise.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::aggregate::{Aggregator, Refused};
+    pub use crate::sequence::{MAX_SEQUENCE_GAP, SequenceTracker};
+}

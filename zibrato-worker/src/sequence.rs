@@ -70,16 +70,19 @@ impl SequenceTracker {
     }
 
     /// The most (publisher, level) pairs held at once.
+    #[cfg(any(test, feature = "internals"))]
     pub fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// How many (publisher, level) pairs are held now.
+    #[cfg(any(test, feature = "internals"))]
     pub fn len(&self) -> usize {
         self.current.len() + self.previous.len()
     }
 
     /// Whether no pair is held.
+    #[cfg(any(test, feature = "internals"))]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -37,6 +37,7 @@ pub struct SpoolFile {
 
 /// A window file that could not be read back, and why.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Corrupt {
     /// Where the file is now (renamed `*.corrupt` when that was possible).
     pub path: PathBuf,
@@ -46,6 +47,7 @@ pub struct Corrupt {
 
 /// Why a spool directory cannot be used.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum SpoolError {
     /// Another worker holds it: two workers would deliver the same windows twice.
     InUse(String),

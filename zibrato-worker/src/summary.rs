@@ -8,6 +8,7 @@ use zibrato_wire::Kind;
 
 /// Count, sum, min, max, sum of squares and last value of the readings in a window.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Readings {
     /// Number of readings.
     pub count: u64,
@@ -51,6 +52,20 @@ impl Readings {
     pub fn mean(&self) -> f64 {
         self.sum / self.count as f64
     }
+
+    /// The same readings in another unit, each multiplied by `factor` (`1e-9` turns a
+    /// timer's nanoseconds into seconds); the sum of squares by `factor²`.
+    #[must_use]
+    pub fn scaled(&self, factor: f64) -> Readings {
+        Readings {
+            count: self.count,
+            sum: self.sum * factor,
+            min: self.min * factor,
+            max: self.max * factor,
+            sum_squares: self.sum_squares * factor * factor,
+            last: self.last * factor,
+        }
+    }
 }
 
 /// The aggregate of one series over one window.
@@ -82,6 +97,7 @@ pub enum Summary {
 
 /// One series in a flushed window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SeriesSummary {
     /// The level it arrived on.
     pub level: Arc<str>,
@@ -97,6 +113,7 @@ pub struct SeriesSummary {
 
 /// One flushed window: what a [`Backend`](crate::Backend) delivers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Window {
     /// The end of the window, in seconds since the Unix epoch, aligned to the flush
     /// interval: every worker with the same interval stamps the same times.
@@ -108,7 +125,43 @@ pub struct Window {
     pub series: Vec<SeriesSummary>,
 }
 
+impl SeriesSummary {
+    /// A series' aggregate for one window. `source` is [`DEFAULT_SOURCE`] for a series
+    /// published without one.
+    ///
+    /// [`DEFAULT_SOURCE`]: crate::DEFAULT_SOURCE
+    pub fn new(
+        level: impl Into<Arc<str>>,
+        kind: Kind,
+        name: impl Into<Arc<str>>,
+        source: impl Into<Arc<str>>,
+        summary: Summary,
+    ) -> Self {
+        SeriesSummary {
+            level: level.into(),
+            kind,
+            name: name.into(),
+            source: source.into(),
+            summary,
+        }
+    }
+}
+
 impl Window {
+    /// A window ending at `measure_time` (seconds since the Unix epoch) after
+    /// `interval`, holding `series`.
+    pub fn new(
+        measure_time: u64,
+        interval: std::time::Duration,
+        series: Vec<SeriesSummary>,
+    ) -> Self {
+        Window {
+            measure_time,
+            interval,
+            series,
+        }
+    }
+
     /// About how many bytes the window holds in memory: what the pending queue's bound
     /// (`--max-pending-bytes`) counts.
     pub fn approx_bytes(&self) -> usize {
