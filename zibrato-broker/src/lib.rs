@@ -33,6 +33,7 @@
 //! | `zibrato.broker.workers_connected` | gauge | workers connected now |
 
 mod accept;
+pub mod cli;
 pub mod config;
 mod error;
 mod forwarder;

@@ -48,6 +48,7 @@
 
 mod answer;
 mod backend;
+pub mod cli;
 mod holds;
 mod names;
 mod payload;

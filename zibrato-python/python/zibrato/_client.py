@@ -1,0 +1,233 @@
+"""The recording API: the original's decorators and context managers."""
+
+import functools
+import inspect
+import os
+import time
+import weakref
+
+from . import _zibrato
+
+# A monotonic clock in nanoseconds (the original read the wall clock, which jumps).
+_now = time.perf_counter_ns
+
+# Every live client, so each can start afresh in a child after fork().
+_clients = weakref.WeakSet()
+
+
+def _after_fork_in_child():
+    for z in list(_clients):
+        z._client.after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _counter_value(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("value must be an integer, not %r" % (value,))
+    if isinstance(value, float) and not value.is_integer():
+        raise TypeError("a counter's value must be a whole number, not %r" % (value,))
+    return int(value)
+
+
+class Zibrato(object):
+    """A client publishing to the Zibrato broker at ``host:port``.
+
+    ``context`` is accepted for compatibility with the original, which took a pyzmq
+    context to share. The Rust core runs its own ZeroMQ context (a pyzmq context
+    cannot be shared with it), so the argument is kept on the object and otherwise
+    not used. ``source`` (new) is the default source of every measurement.
+    """
+
+    def __init__(self, host="127.0.0.1", port=5550, context=None, source=None):
+        self.host = str(host)
+        self.port = int(port)
+        self.context = context
+        self._client = _zibrato.Client(self.host, self.port, source)
+        self._sites = {}
+        _clients.add(self)
+
+    # Sites: one registered Rust handle per (kind, level, name, value, source), so a
+    # decorated call or a `with` costs one short call into Rust.
+    def _counter_site(self, level, name, value, source):
+        key = ("c", level, name, value, source)
+        site = self._sites.get(key)
+        if site is None:
+            site = self._client.counter_site(level, name, _counter_value(value), source)
+            self._sites[key] = site
+        return site
+
+    def _timer_site(self, level, name, source):
+        key = ("t", level, name, source)
+        site = self._sites.get(key)
+        if site is None:
+            site = self._client.timer_site(level, name, source)
+            self._sites[key] = site
+        return site
+
+    def count_me(self, level, name, value=1, source=None):
+        """Decorator: counts each call of the function by ``value``, when it returns
+        or raises. For a generator or async generator, one count when it finishes or
+        is closed; for an ``async def``, when the coroutine completes."""
+        hit = self._counter_site(level, name, value, source).hit
+
+        def decorate(f):
+            if inspect.iscoroutinefunction(f):
+
+                async def wrapper(*args, **kwargs):
+                    try:
+                        return await f(*args, **kwargs)
+                    finally:
+                        hit()
+
+            elif inspect.isasyncgenfunction(f):
+
+                async def wrapper(*args, **kwargs):
+                    try:
+                        async for item in f(*args, **kwargs):
+                            yield item
+                    finally:
+                        hit()
+
+            elif inspect.isgeneratorfunction(f):
+
+                def wrapper(*args, **kwargs):
+                    try:
+                        return (yield from f(*args, **kwargs))
+                    finally:
+                        hit()
+
+            else:
+
+                def wrapper(*args, **kwargs):
+                    try:
+                        return f(*args, **kwargs)
+                    finally:
+                        hit()
+
+            return functools.wraps(f)(wrapper)
+
+        return decorate
+
+    def time_me(self, level, name, value=None, source=None):
+        """Decorator: times each call, in seconds at the workers, from entry to return
+        or raise; a generator from its first step to its end, an ``async def`` from
+        its first step to its completion, across every ``await``. ``value`` is
+        accepted for compatibility and ignored (the original replaced it too)."""
+        record = self._timer_site(level, name, source).record_ns
+        now = _now
+
+        def decorate(f):
+            if inspect.iscoroutinefunction(f):
+
+                async def wrapper(*args, **kwargs):
+                    start = now()
+                    try:
+                        return await f(*args, **kwargs)
+                    finally:
+                        record(now() - start)
+
+            elif inspect.isasyncgenfunction(f):
+
+                async def wrapper(*args, **kwargs):
+                    start = now()
+                    try:
+                        async for item in f(*args, **kwargs):
+                            yield item
+                    finally:
+                        record(now() - start)
+
+            elif inspect.isgeneratorfunction(f):
+
+                def wrapper(*args, **kwargs):
+                    start = now()
+                    try:
+                        return (yield from f(*args, **kwargs))
+                    finally:
+                        record(now() - start)
+
+            else:
+
+                def wrapper(*args, **kwargs):
+                    start = now()
+                    try:
+                        return f(*args, **kwargs)
+                    finally:
+                        record(now() - start)
+
+            return functools.wraps(f)(wrapper)
+
+        return decorate
+
+    def Count_me(self, level, name, value=1, source=None):
+        """Context manager: counts by ``value`` when the block ends (also by an
+        exception, which it does not swallow). ``with`` gives None."""
+        return Count_me(self, level, name, value, source)
+
+    def Time_me(self, level, name, value=None, source=None):
+        """Context manager: times the block. ``with`` gives None."""
+        return Time_me(self, level, name, value, source)
+
+    def gauge(self, level, name, value, source=None):
+        """Records a reading (0 is sent as 0). Returns None and never raises: an
+        invalid level or name, or NaN, is counted in ``stats()['rejected']``."""
+        self._client.gauge(level, name, float(value), source)
+
+    def flush(self, timeout=5.0):
+        """Publishes everything recorded so far; waits at most ``timeout`` seconds.
+        Raises RuntimeError if the broker did not take it all in time."""
+        self._client.flush(timeout)
+
+    def stats(self):
+        """The client's counters: recorded, rejected, dropped, sent, connected."""
+        return self._client.stats()
+
+
+class Count_me(object):
+    """``with z.Count_me(level, name, value=1, source=None):`` counts the block."""
+
+    __slots__ = ("_hit",)
+
+    def __init__(self, zibrato, level, name, value=1, source=None):
+        self._hit = zibrato._counter_site(level, name, value, source).hit
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        self._hit()
+        return False
+
+    async def __aenter__(self):
+        return None
+
+    async def __aexit__(self, *exc):
+        self._hit()
+        return False
+
+
+class Time_me(object):
+    """``with z.Time_me(level, name, source=None):`` times the block. One object
+    times one block at a time."""
+
+    __slots__ = ("_record", "_start")
+
+    def __init__(self, zibrato, level, name, value=None, source=None):
+        self._record = zibrato._timer_site(level, name, source).record_ns
+        self._start = None
+
+    def __enter__(self):
+        self._start = _now()
+        return None
+
+    def __exit__(self, *exc):
+        self._record(_now() - self._start)
+        return False
+
+    async def __aenter__(self):
+        return self.__enter__()
+
+    async def __aexit__(self, *exc):
+        return self.__exit__(*exc)

@@ -1,0 +1,21 @@
+"""``python -m zibrato.backend --host H --port P``: the Zibrato broker.
+
+The original ran its broker as ``python .../zibrato/backend.py``; this runs the Rust
+broker (``zibrato-broker``) in this process, with its flags (``--help`` lists them),
+signals and exit codes.
+"""
+
+import sys
+
+from . import _zibrato
+from ._daemon import run_daemon
+
+
+def main(argv=None):
+    """Runs the broker with ``argv`` (default: this process's arguments)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    return run_daemon(_zibrato.broker_main, ["zibrato-broker"] + args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
