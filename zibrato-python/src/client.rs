@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -245,6 +245,20 @@ pub struct CounterSite {
 
 #[pymethods]
 impl CounterSite {
+    /// `with site:` (what `z.Count_me(...)` gives): nothing on entry.
+    fn __enter__(&self) {}
+
+    /// Counts when the block ends, by an exception too, which it does not swallow.
+    fn __exit__(
+        &mut self,
+        _kind: &Bound<'_, PyAny>,
+        _value: &Bound<'_, PyAny>,
+        _traceback: &Bound<'_, PyAny>,
+    ) -> bool {
+        self.hit();
+        false
+    }
+
     /// Counts one event (by the site's value).
     fn hit(&mut self) {
         let (level, name) = (&self.level, &self.name);
@@ -272,6 +286,15 @@ pub struct TimerSite {
 
 #[pymethods]
 impl TimerSite {
+    /// A timing of one block (what `z.Time_me(...)` gives): the clock starts when
+    /// the block is entered.
+    fn block(slf: &Bound<'_, Self>) -> Timing {
+        Timing {
+            site: slf.clone().unbind(),
+            start: None,
+        }
+    }
+
     /// Records one duration, in nanoseconds (from `time.perf_counter_ns()`, a
     /// monotonic clock).
     fn record_ns(&mut self, nanos: i64) {
@@ -285,5 +308,35 @@ impl TimerSite {
         if let Some((_, timer)) = &self.handle {
             timer.record_ns(nanos.max(0) as u64);
         }
+    }
+}
+
+/// `with z.Time_me(...):` — times one block on the monotonic clock.
+#[pyclass(module = "zibrato._zibrato")]
+pub struct Timing {
+    site: Py<TimerSite>,
+    start: Option<Instant>,
+}
+
+#[pymethods]
+impl Timing {
+    /// Starts the clock; gives None, as the original did.
+    fn __enter__(&mut self) {
+        self.start = Some(Instant::now());
+    }
+
+    /// Records the block's duration, also when it raised (not swallowed).
+    fn __exit__(
+        &mut self,
+        py: Python<'_>,
+        _kind: &Bound<'_, PyAny>,
+        _value: &Bound<'_, PyAny>,
+        _traceback: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        if let Some(start) = self.start.take() {
+            let nanos = i64::try_from(start.elapsed().as_nanos()).unwrap_or(i64::MAX);
+            self.site.bind(py).borrow_mut().record_ns(nanos);
+        }
+        Ok(false)
     }
 }

@@ -21,13 +21,11 @@ See README.md in this package for what changed from the original, `fork()`, and
 backends written in Python (`zibrato.Backend`).
 """
 
-from ._client import Count_me, Time_me, Zibrato
+from ._client import Zibrato
 from ._backend import Backend, Fatal, Retry, Series, Window
 
 __all__ = [
     "Zibrato",
-    "Count_me",
-    "Time_me",
     "Backend",
     "Fatal",
     "Retry",

@@ -163,12 +163,18 @@ class Zibrato(object):
 
     def Count_me(self, level, name, value=1, source=None):
         """Context manager: counts by ``value`` when the block ends (also by an
-        exception, which it does not swallow). ``with`` gives None."""
-        return Count_me(self, level, name, value, source)
+        exception, which it does not swallow). ``with`` gives None. The object may
+        be kept and reused, from any thread."""
+        site = self._sites.get(("c", level, name, value, source))
+        return site if site is not None else self._counter_site(level, name, value, source)
 
     def Time_me(self, level, name, value=None, source=None):
-        """Context manager: times the block. ``with`` gives None."""
-        return Time_me(self, level, name, value, source)
+        """Context manager: times the block on a monotonic clock. ``with`` gives
+        None. One object times one block at a time: make one per ``with``."""
+        site = self._sites.get(("t", level, name, source))
+        if site is None:
+            site = self._timer_site(level, name, source)
+        return site.block()
 
     def gauge(self, level, name, value, source=None):
         """Records a reading (0 is sent as 0). Returns None and never raises: an
@@ -183,51 +189,3 @@ class Zibrato(object):
     def stats(self):
         """The client's counters: recorded, rejected, dropped, sent, connected."""
         return self._client.stats()
-
-
-class Count_me(object):
-    """``with z.Count_me(level, name, value=1, source=None):`` counts the block."""
-
-    __slots__ = ("_hit",)
-
-    def __init__(self, zibrato, level, name, value=1, source=None):
-        self._hit = zibrato._counter_site(level, name, value, source).hit
-
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        self._hit()
-        return False
-
-    async def __aenter__(self):
-        return None
-
-    async def __aexit__(self, *exc):
-        self._hit()
-        return False
-
-
-class Time_me(object):
-    """``with z.Time_me(level, name, source=None):`` times the block. One object
-    times one block at a time."""
-
-    __slots__ = ("_record", "_start")
-
-    def __init__(self, zibrato, level, name, value=None, source=None):
-        self._record = zibrato._timer_site(level, name, source).record_ns
-        self._start = None
-
-    def __enter__(self):
-        self._start = _now()
-        return None
-
-    def __exit__(self, *exc):
-        self._record(_now() - self._start)
-        return False
-
-    async def __aenter__(self):
-        return self.__enter__()
-
-    async def __aexit__(self, *exc):
-        return self.__exit__(*exc)
