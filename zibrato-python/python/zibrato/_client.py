@@ -1,5 +1,6 @@
 """The recording API: the original's decorators and context managers."""
 
+import atexit
 import functools
 import inspect
 import os
@@ -22,6 +23,20 @@ def _after_fork_in_child():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+# How long the interpreter's exit waits for each client's last measurements.
+EXIT_FLUSH_SECONDS = 2.0
+
+
+def _flush_at_exit():
+    for z in list(_clients):
+        try:
+            z._client.flush(EXIT_FLUSH_SECONDS)
+        except Exception:  # noqa: BLE001 - a broker away at exit: counted, not raised
+            pass
+
+
+atexit.register(_flush_at_exit)
 
 
 def _counter_value(value):
