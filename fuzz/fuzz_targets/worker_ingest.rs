@@ -12,7 +12,8 @@ use zibrato_worker::internals::Aggregator;
 
 fuzz_target!(|bytes: &[u8]| {
     let mut aggregator =
-        Aggregator::new(vec![0.5, 0.99], Duration::from_secs(60)).with_timer_values(16);
+        Aggregator::new(vec![0.5, 0.99], Duration::from_secs(60)).with_timer_values(16)
+            .with_timer_sketch(true);
     let now = Instant::now();
     let mut measurements = 0usize;
     // The same frame three times: series found again must aggregate, not duplicate.
@@ -36,8 +37,13 @@ fuzz_target!(|bytes: &[u8]| {
                 stats,
                 percentiles,
                 values,
+                sketch,
             } => {
                 assert!(stats.min <= stats.max);
+                // The distribution a histogram is exported from holds every duration.
+                let sketch = sketch.expect("asked for the sketch");
+                let in_buckets: u64 = sketch.buckets().map(|(_, _, n)| n).sum();
+                assert_eq!(in_buckets, stats.count);
                 assert!(values.len() <= 16 && values.len() as u64 <= stats.count);
                 for (_, v) in percentiles {
                     assert!(

@@ -179,6 +179,7 @@ mod tests {
                 stats,
                 percentiles: vec![(0.5, 1e9), (0.999, 3e9)],
                 values: vec![],
+                sketch: None,
             },
         );
         let out: Vec<Json> = entries(&s, &mut Sanitizer::default())

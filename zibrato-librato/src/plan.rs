@@ -164,6 +164,7 @@ mod tests {
             stats: Readings::of(1e6),
             percentiles: vec![(0.5, 1e6)],
             values: vec![],
+            sketch: None,
         };
         let p = plan(&[series("info", Kind::Timer, &"t".repeat(251), timer)]);
         assert_eq!(p.entries.len(), 2);

@@ -128,7 +128,7 @@ fn a_damaged_unusable_full_or_taken_spool_is_reported_and_never_crashes_the_work
     let damaged = scratch("damaged");
     std::fs::create_dir_all(&damaged).unwrap();
     let bad = damaged.join("00000000000000000001-00000000000000000000.window");
-    std::fs::write(&bad, b"ZBSPOOL1 and then nonsense").unwrap();
+    std::fs::write(&bad, b"ZBSPOOL2 and then nonsense").unwrap();
     let mut w = worker(port, &librato, &damaged, &[]);
     w.wait_for_output("cannot be read back", WAIT);
     assert!(bad.with_extension("corrupt").exists());

@@ -441,6 +441,7 @@ mod tests {
                 stats,
                 percentiles: vec![(0.5, values[0]), (0.99, values[values.len() - 1])],
                 values: vec![],
+                sketch: None,
             }
         };
         e.merge(&window(vec![series(
@@ -483,6 +484,7 @@ mod tests {
                     stats: Readings::of(1e9),
                     percentiles: vec![],
                     values: vec![],
+                    sketch: None,
                 },
             ),
         ]));

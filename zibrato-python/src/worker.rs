@@ -84,6 +84,7 @@ fn series<'py>(py: Python<'py>, window: &Window) -> PyResult<Bound<'py, PyList>>
                 stats,
                 percentiles,
                 values,
+                ..
             } => {
                 readings(&data, &stats.scaled(SECONDS))?;
                 let p = PyDict::new(py);

@@ -300,6 +300,7 @@ mod tests {
             stats,
             percentiles: vec![],
             values: vec![1_000_000],
+            sketch: None,
         };
         lines(
             &series("not_specified", timer.clone()),

@@ -18,4 +18,4 @@ pub use pipeline::{connected_client, start_broker, start_console_json, start_wor
 pub use ports::free_port_pair;
 pub use process::{Daemon, assert_bad_command_lines, bin_path};
 pub use statsd::{Statsd, find_statsd, rss};
-pub use tools::{require_libfaketime, require_statsd, require_tool};
+pub use tools::{require_libfaketime, require_otlp_python, require_statsd, require_tool};

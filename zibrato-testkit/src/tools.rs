@@ -13,6 +13,34 @@ pub fn require_tool(tool: &str, install_hint: &str) -> bool {
     present_or_skip(ok, tool, install_hint)
 }
 
+/// A Python interpreter that has the official `opentelemetry-proto` package (for the
+/// OTLP worker's receiver), or `None` (skip loudly; panic under
+/// `ZIBRATO_REQUIRE_TOOLS=1`). Tried in order: `$ZIBRATO_OTLP_PYTHON`, the virtual
+/// environment CI makes in `~/.zibrato-tools/otlp-venv`, `python3`.
+pub fn require_otlp_python() -> Option<std::path::PathBuf> {
+    let hint = "python3 -m venv ~/.zibrato-tools/otlp-venv && ~/.zibrato-tools/otlp-venv/bin/pip install opentelemetry-proto";
+    let mut candidates: Vec<std::path::PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("ZIBRATO_OTLP_PYTHON") {
+        candidates.push(p.into());
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        candidates.push(std::path::Path::new(&home).join(".zibrato-tools/otlp-venv/bin/python"));
+    }
+    candidates.push("python3".into());
+    let found = candidates.into_iter().find(|python| {
+        Command::new(python)
+            .args([
+                "-c",
+                "import opentelemetry.proto.collector.metrics.v1.metrics_service_pb2",
+            ])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    });
+    present_or_skip(found.is_some(), "opentelemetry-proto (Python)", hint)
+        .then_some(found)
+        .flatten()
+}
+
 /// Etsy statsd's `stats.js`, or `None` (skip loudly; panic under
 /// `ZIBRATO_REQUIRE_TOOLS=1`) when node or statsd is missing.
 pub fn require_statsd() -> Option<std::path::PathBuf> {

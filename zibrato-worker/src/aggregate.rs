@@ -122,6 +122,8 @@ pub struct Aggregator {
     percentiles: Vec<f64>,
     expire_after: Duration,
     timer_values: usize,
+    /// Whether each timer's sketch goes into its summary.
+    timer_sketch: bool,
     max_series: usize,
     /// Live series that are overflow series (they do not count against the cap).
     overflow_series: usize,
@@ -145,6 +147,7 @@ impl Aggregator {
             percentiles,
             expire_after,
             timer_values: 0,
+            timer_sketch: false,
             max_series: usize::MAX,
             overflow_series: 0,
             overflowed: 0,
@@ -156,6 +159,13 @@ impl Aggregator {
     /// that forwards every duration); memory grows by at most `8 × max` bytes per timer.
     pub fn with_timer_values(mut self, max: usize) -> Aggregator {
         self.timer_values = max;
+        self
+    }
+
+    /// Also hands each timer's sketch to the backend in its summary (for a histogram);
+    /// memory per timer and window grows by the sketch's size, at most 4 KiB.
+    pub fn with_timer_sketch(mut self, keep: bool) -> Aggregator {
+        self.timer_sketch = keep;
         self
     }
 
@@ -331,7 +341,12 @@ impl Aggregator {
                 continue;
             };
             let expired = now.duration_since(state.last_seen) > self.expire_after;
-            if let Some(summary) = take(&mut state.aggregate, &self.percentiles, expired) {
+            if let Some(summary) = take(
+                &mut state.aggregate,
+                &self.percentiles,
+                expired,
+                self.timer_sketch,
+            ) {
                 let kind = Kind::from_code(u64::from(state.key.kind)).unwrap_or(Kind::Counter);
                 out.push(SeriesSummary {
                     level: self.strings.text(state.key.level),
@@ -438,7 +453,12 @@ fn add_values(aggregate: &mut Aggregate, values: zibrato_wire::Values<'_>, keep:
     }
 }
 
-fn take(aggregate: &mut Aggregate, percentiles: &[f64], expired: bool) -> Option<Summary> {
+fn take(
+    aggregate: &mut Aggregate,
+    percentiles: &[f64],
+    expired: bool,
+    keep_sketch: bool,
+) -> Option<Summary> {
     match aggregate {
         Aggregate::Counter { sum, events } => {
             let summary = Summary::Counter { sum: *sum };
@@ -449,17 +469,21 @@ fn take(aggregate: &mut Aggregate, percentiles: &[f64], expired: bool) -> Option
             (had_events || !expired).then_some(summary)
         }
         Aggregate::Gauge(stats) => stats.take().map(Summary::Gauge),
-        Aggregate::Timer(timer) => timer.take().map(|(stats, sketch, values)| Summary::Timer {
-            values,
-            stats,
-            percentiles: percentiles
+        Aggregate::Timer(timer) => timer.take().map(|(stats, sketch, values)| {
+            let percentiles = percentiles
                 .iter()
                 .map(|&q| {
                     let value = sketch.quantile(q).map_or(stats.max, |v| v as f64);
                     // The bucket midpoint never reports beyond what was seen.
                     (q, value.clamp(stats.min, stats.max))
                 })
-                .collect(),
+                .collect();
+            Summary::Timer {
+                values,
+                stats,
+                percentiles,
+                sketch: keep_sketch.then_some(sketch),
+            }
         }),
     }
 }

@@ -176,4 +176,12 @@ pub trait Backend: Send + 'static {
     fn timer_values(&self) -> usize {
         0
     }
+
+    /// Whether this backend wants each timer's distribution in
+    /// [`Summary::Timer`](crate::Summary::Timer)`::sketch` (false, the default, keeps
+    /// none): a backend that exports histograms asks for it. Memory grows by the
+    /// sketch's size, at most 4 KiB per timer series and window.
+    fn timer_sketch(&self) -> bool {
+        false
+    }
 }

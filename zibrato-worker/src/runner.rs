@@ -71,6 +71,7 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
     info!(endpoint = %args.endpoint(), levels = %args.levels.join(","), flush = ?args.flush, "worker subscribed");
 
     let timer_values = backend.timer_values();
+    let timer_sketch = backend.timer_sketch();
     let stats = Arc::new(WorkerStats::default());
     let (windows, inbox) = mpsc::channel();
     let spool = match &args.spool_dir {
@@ -117,6 +118,7 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
     let mut ingest = Ingest {
         aggregator: Aggregator::new(args.percentiles.clone(), args.expire_after)
             .with_timer_values(timer_values)
+            .with_timer_sketch(timer_sketch)
             .with_max_series(usize::try_from(args.max_series).unwrap_or(usize::MAX)),
         sequences: SequenceTracker::default(),
         telemetry: SelfMetrics::new(Arc::clone(&stats), &source),

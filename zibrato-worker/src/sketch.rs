@@ -61,7 +61,7 @@ fn bounds(index: u32) -> (u64, u64) {
 /// let p50 = sketch.quantile(0.5).unwrap() as f64;
 /// assert!((p50 - 500_000.0).abs() / 500_000.0 < 0.01);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DurationSketch {
     first: u32,
     counts: Vec<u32>,
@@ -169,6 +169,26 @@ impl DurationSketch {
             }
         }
         None
+    }
+
+    /// The buckets holding values, lowest first, as `(low, width, count)`: `count`
+    /// values were at least `low` and less than `low + width` nanoseconds (the lowest
+    /// bucket also holds any values folded into it, which are smaller). A bucket's
+    /// width is 1 below 128 ns, and at most 1/64 of its `low` above.
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(offset, &n)| {
+                let (low, width) = bounds(self.first + offset as u32);
+                (low, width, u64::from(n))
+            })
+    }
+
+    /// About how many bytes the sketch holds in memory.
+    pub fn approx_bytes(&self) -> usize {
+        self.counts.len() * 4 + 32
     }
 
     /// Forgets every value, keeping the allocation.

@@ -5,7 +5,7 @@
 //! `fsync`ed, so a file either holds a whole window or does not exist, even after a
 //! power cut. It is deleted once delivered (the deletion is not `fsync`ed: after a
 //! power cut a delivered window may come back and be sent again). A file is the magic
-//! `ZBSPOOL1`, the payload's length and CRC-32 (both little-endian `u32`), and the
+//! `ZBSPOOL2`, the payload's length and CRC-32 (both little-endian `u32`), and the
 //! window in postcard; a file that does not check out is renamed `*.corrupt`, reported
 //! and skipped, never replayed. One worker at a time holds a spool directory (a
 //! `flock` on `<dir>/lock`, released by the kernel however the process ends).
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use crate::Window;
 
-const MAGIC: &[u8; 8] = b"ZBSPOOL1";
+const MAGIC: &[u8; 8] = b"ZBSPOOL2";
 const HEADER: usize = MAGIC.len() + 8;
 const EXTENSION: &str = "window";
 
@@ -210,7 +210,7 @@ fn read(path: &Path) -> Result<Window, String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// They do not start with the magic `ZBSPOOL1` and a whole header.
+    /// They do not start with the magic `ZBSPOOL2` and a whole header.
     BadMagic,
     /// The payload is not as long as the header says.
     Truncated {

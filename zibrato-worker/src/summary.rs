@@ -92,6 +92,10 @@ pub enum Summary {
         /// ([`Backend::timer_values`](crate::Backend::timer_values)), at most that many
         /// per series and window; empty otherwise.
         values: Vec<u64>,
+        /// The window's distribution of durations, for a backend that asks for it
+        /// ([`Backend::timer_sketch`](crate::Backend::timer_sketch)) to export a
+        /// histogram; `None` otherwise.
+        sketch: Option<crate::DurationSketch>,
     },
 }
 
@@ -175,8 +179,13 @@ impl Window {
                         Summary::Timer {
                             percentiles,
                             values,
+                            sketch,
                             ..
-                        } => percentiles.len() * 16 + values.len() * 8,
+                        } => {
+                            percentiles.len() * 16
+                                + values.len() * 8
+                                + sketch.as_ref().map_or(0, |s| s.approx_bytes())
+                        }
                         _ => 0,
                     };
                     SERIES + s.level.len() + s.name.len() + s.source.len() + extra
