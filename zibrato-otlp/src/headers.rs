@@ -8,7 +8,7 @@
 ///
 /// The 1-based position of a pair without `=` or with an empty key (the text is not
 /// repeated: it holds secrets).
-pub fn from_env_format(text: &str) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn from_env_format(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for (n, pair) in text.split(',').enumerate() {
         if pair.trim().is_empty() {
@@ -30,7 +30,7 @@ pub fn from_env_format(text: &str) -> Result<Vec<(String, String)>, String> {
 /// # Errors
 ///
 /// The 1-based number of a line without `:` or with an empty name.
-pub fn from_file_format(text: &str) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn from_file_format(text: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();

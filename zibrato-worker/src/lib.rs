@@ -28,7 +28,7 @@
 //! (`zibrato.overflow`) of its level and kind instead, its strings are not kept, and it
 //! is counted (`zibrato.worker.overflow_measurements`) and warned about at a limited
 //! rate with an example name. Publishers' sequence numbers are tracked for at most
-//! [`SequenceTracker::DEFAULT_CAPACITY`] (publisher, level) pairs. So whatever names
+//! 65 536 (publisher, level) pairs. So whatever names
 //! and publisher ids arrive, memory stays bounded.
 //!
 //! Windows end on multiples of the flush interval since the Unix epoch, whether or not
