@@ -10,29 +10,12 @@
 //! worker's `Exposition::merge` and `render` of the same window.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use zibrato_bench::realistic::{events, frames};
+use zibrato_bench::realistic::window;
 use zibrato_otlp::{Encoding, Histograms, MappingSettings, Otlp, Settings, Temporality};
 use zibrato_prometheus::Exposition;
-use zibrato_wire::Frame;
-use zibrato_worker::Window;
-use zibrato_worker::internals::Aggregator;
-
-fn window(series: usize) -> Window {
-    let stream = events(series, series * 20);
-    let mut aggregator = Aggregator::new(vec![0.5, 0.9, 0.95, 0.99], Duration::from_secs(300))
-        .with_timer_sketch(true);
-    for bytes in frames(&stream, 1024) {
-        aggregator.ingest(&Frame::decode(&bytes).expect("valid"), Instant::now());
-    }
-    Window::new(
-        1_764_158_400,
-        Duration::from_secs(10),
-        aggregator.flush(Instant::now()),
-    )
-}
 
 fn otlp(encoding: Encoding, gzip: bool) -> Otlp {
     Otlp::new(Settings {
@@ -60,7 +43,7 @@ fn bytes(bodies: &[Vec<u8>]) -> usize {
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("export");
     for series in [100, 1_000] {
-        let window = window(series);
+        let window = window(series, true);
         let n = window.series.len();
         let proto = bytes(&otlp(Encoding::Protobuf, false).bodies(&window));
         let gzipped = bytes(&otlp(Encoding::Protobuf, true).bodies(&window));

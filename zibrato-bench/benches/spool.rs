@@ -9,27 +9,11 @@
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use zibrato_bench::realistic::{events, frames};
-use zibrato_wire::Frame;
-use zibrato_worker::Window;
-use zibrato_worker::internals::Aggregator;
+use zibrato_bench::realistic::window;
 use zibrato_worker::spool::{Spool, encode};
-
-fn window(series: usize) -> Window {
-    let stream = events(series, series * 20);
-    let mut aggregator = Aggregator::new(vec![0.5, 0.9, 0.95, 0.99], Duration::from_secs(300));
-    for bytes in frames(&stream, 1024) {
-        aggregator.ingest(&Frame::decode(&bytes).expect("valid"), Instant::now());
-    }
-    Window::new(
-        1_764_158_400,
-        Duration::from_secs(10),
-        aggregator.flush(Instant::now()),
-    )
-}
 
 fn spool(c: &mut Criterion) {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("spool-bench");
@@ -37,7 +21,7 @@ fn spool(c: &mut Criterion) {
     let (mut spool, _) = Spool::open(&dir).expect("a spool under target/");
     let mut group = c.benchmark_group("spool");
     for series in [100, 1_000, 10_000] {
-        let window = window(series);
+        let window = window(series, false);
         let bytes = encode(&window).expect("encodes").len();
         eprintln!(
             "spool: a window of {} series is {bytes} bytes on disk ({:.1} bytes per series)",

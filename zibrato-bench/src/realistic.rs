@@ -95,3 +95,27 @@ pub fn frames(events: &[Event], per_frame: usize) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// One flushed window of `series` realistic series (20 events each), aggregated by
+/// the real worker core with four percentiles, and each timer's sketch kept when
+/// `sketches` (as the OTLP worker asks).
+pub fn window(series: usize, sketches: bool) -> zibrato_worker::Window {
+    use std::time::{Duration, Instant};
+    let stream = events(series, series * 20);
+    let mut aggregator = zibrato_worker::internals::Aggregator::new(
+        vec![0.5, 0.9, 0.95, 0.99],
+        Duration::from_secs(300),
+    )
+    .with_timer_sketch(sketches);
+    for bytes in frames(&stream, 1024) {
+        aggregator.ingest(
+            &zibrato_wire::Frame::decode(&bytes).expect("valid"),
+            Instant::now(),
+        );
+    }
+    zibrato_worker::Window::new(
+        1_764_158_400,
+        Duration::from_secs(10),
+        aggregator.flush(Instant::now()),
+    )
+}
