@@ -382,3 +382,23 @@ fn the_reserved_source_is_sent_as_no_source() {
     assert_eq!(seen[&key], [Value::Counter(2), Value::Counter(3)]);
     assert_eq!(seen.len(), 1, "{seen:?}");
 }
+
+#[test]
+fn close_sends_what_was_recorded_and_later_records_are_counted_not_sent() {
+    let port = free_port_pair();
+    let _broker = broker(port);
+    let sub = Subscriber::routed(port, &["info"], WAIT);
+
+    let z = Zibrato::builder().port(port).build().unwrap();
+    for _ in 0..100 {
+        z.count("info", "before.close");
+    }
+    z.close();
+    z.close(); // a second call does nothing
+    z.count("info", "after.close");
+    let seen = collect(&sub.drain(Duration::from_millis(500)));
+    let key = ("info".to_string(), "before.close".to_string(), None);
+    assert_eq!(seen[&key].len(), 100);
+    assert!(!seen.keys().any(|(_, name, _)| name == "after.close"));
+    assert_eq!(z.stats().measurements_sent, 100);
+}

@@ -21,12 +21,19 @@ pub(crate) struct Inner {
     pub(crate) thread: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
+impl Inner {
+    /// Asks the publisher to finish and waits for it (once; later calls return).
+    fn stop(&self) {
         self.shared.request_shutdown();
         if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -307,8 +314,9 @@ impl Zibrato {
     }
 
     /// Sends everything recorded so far (by any thread, before this call) and waits
-    /// up to `timeout` for the broker to take it (`Duration::MAX`: for as long as it
-    /// takes).
+    /// up to `timeout` for ZeroMQ to take it for the broker (`Duration::MAX`: for as
+    /// long as it takes). ZeroMQ's thread writes it to the network a moment later; see
+    /// [`close`](Self::close) for a process about to end abruptly.
     ///
     /// # Errors
     ///
@@ -323,6 +331,19 @@ impl Zibrato {
             frames: stats.queued_frames as usize,
             measurements: stats.queued_measurements,
         })
+    }
+
+    /// Stops publishing now, as dropping the last handle would: what was recorded
+    /// before the call is sent, ZeroMQ is given what is left of the close timeout
+    /// ([`Builder::close_timeout`], 1 s) to transmit it, and the publisher thread
+    /// ends. [`flush`](Self::flush) hands frames to ZeroMQ, whose own thread puts
+    /// them on the network a moment later; a process that ends without running
+    /// destructors (`std::process::exit`, a forked child's `_exit`) calls this first so
+    /// that moment is not cut short. Every clone and handle of the client stops
+    /// publishing; what they record afterwards is dropped and counted. Calling it
+    /// again does nothing.
+    pub fn close(&self) {
+        self.inner.stop();
     }
 
     /// Counts of what the client has recorded, sent, filtered and dropped.

@@ -179,6 +179,15 @@ impl Client {
             .map_err(|e| PyRuntimeError::new_err(e.to_string()))
     }
 
+    /// Stops publishing after sending what was recorded and giving ZeroMQ up to a
+    /// second to put it on the network (the GIL released meanwhile). Later records
+    /// are dropped and counted. For processes that end without destructors
+    /// (`os._exit`).
+    fn close(&self, py: Python<'_>) {
+        let z = self.current(None).1;
+        py.detach(|| z.close());
+    }
+
     /// The client's counters (see the Rust `ClientStats`) as a dict.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.current(None).1.stats();

@@ -4,6 +4,7 @@ import atexit
 import functools
 import inspect
 import os
+import sys
 import time
 import weakref
 
@@ -19,24 +20,40 @@ _clients = weakref.WeakSet()
 def _after_fork_in_child():
     for z in list(_clients):
         z._client.after_fork_in_child()
+    # multiprocessing's fork children end with os._exit(), after running its
+    # finalizers but not atexit: close there too, so nothing in flight is cut off. Its
+    # child start-up clears the finalizers and then runs its after-fork hooks, so the
+    # finalizer is registered from one of those.
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        mp_util.register_after_fork(_CLOSE_AT_EXIT, _close_at_multiprocessing_exit)
+
+
+class _Token(object):
+    """A weak-referenceable key for multiprocessing's after-fork registry."""
+
+
+_CLOSE_AT_EXIT = _Token()
+
+
+def _close_at_multiprocessing_exit(_token):
+    sys.modules["multiprocessing.util"].Finalize(None, _close_all, exitpriority=0)
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
-# How long the interpreter's exit waits for each client's last measurements.
-EXIT_FLUSH_SECONDS = 2.0
-
-
-def _flush_at_exit():
+def _close_all():
+    # Each close sends what was recorded and gives ZeroMQ up to a second to put it on
+    # the network; a broker away at exit costs that second, counted, never raised.
     for z in list(_clients):
         try:
-            z._client.flush(EXIT_FLUSH_SECONDS)
-        except Exception:  # noqa: BLE001 - a broker away at exit: counted, not raised
+            z._client.close()
+        except Exception:  # noqa: BLE001
             pass
 
 
-atexit.register(_flush_at_exit)
+atexit.register(_close_all)
 
 
 def _counter_value(value):
@@ -200,6 +217,13 @@ class Zibrato(object):
         """Publishes everything recorded so far; waits at most ``timeout`` seconds.
         Raises RuntimeError if the broker did not take it all in time."""
         self._client.flush(timeout)
+
+    def close(self):
+        """Stops publishing: sends what was recorded and gives it up to a second to
+        reach the network. Call it before ``os._exit()`` (a forked child ending
+        without clean-up); a normal exit does it for you. Later records are dropped
+        and counted in ``stats()``."""
+        self._client.close()
 
     def stats(self):
         """The client's counters: recorded, rejected, dropped, sent, connected."""
