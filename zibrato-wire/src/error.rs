@@ -110,6 +110,23 @@ pub enum Error {
     KindMismatch,
     /// A string or series handle does not belong to this builder.
     UnknownHandle,
+    /// A relay message of a type this decoder does not know.
+    UnknownMessageType {
+        /// The type byte found.
+        found: u8,
+    },
+    /// A relay message names a topic that is neither empty nor one level and `0x00`.
+    BadTopic,
+    /// A relay message lists more than [`MAX_WANTS`](crate::relay::MAX_WANTS) topics.
+    TooManyTopics {
+        /// The count the message declares.
+        count: u64,
+    },
+    /// A relay message has a flag byte other than 0 or 1.
+    BadFlag {
+        /// The byte found.
+        found: u8,
+    },
 }
 
 impl fmt::Display for Error {
@@ -145,7 +162,7 @@ impl fmt::Display for Error {
                 "frame version {found} is not supported (this decoder reads version {})",
                 crate::frame::VERSION
             ),
-            Error::Truncated => f.write_str("frame is truncated"),
+            Error::Truncated => f.write_str("truncated: a field ends early"),
             Error::BadVarint => f.write_str("malformed variable-length integer"),
             Error::BadUtf8 => f.write_str("string is not valid UTF-8"),
             Error::EmptyName => f.write_str("name or source is empty"),
@@ -190,6 +207,16 @@ impl fmt::Display for Error {
             Error::CapacityExceeded => f.write_str("builder capacity exceeded"),
             Error::KindMismatch => f.write_str("value kind does not match the series kind"),
             Error::UnknownHandle => f.write_str("handle does not belong to this builder"),
+            Error::UnknownMessageType { found } => {
+                write!(f, "relay message type {found} is not known")
+            }
+            Error::BadTopic => f.write_str("topic is neither empty nor a level followed by 0x00"),
+            Error::TooManyTopics { count } => write!(
+                f,
+                "{count} topics exceed the limit of {}",
+                crate::relay::MAX_WANTS
+            ),
+            Error::BadFlag { found } => write!(f, "flag byte {found} is neither 0 nor 1"),
         }
     }
 }

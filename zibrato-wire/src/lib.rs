@@ -63,6 +63,7 @@ mod frame;
 mod level;
 pub mod limits;
 mod measurement;
+pub mod relay;
 pub mod stream;
 
 pub use builder::{FrameBuilder, SeriesId, StringId};
