@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use zibrato_testkit::{Daemon, free_port_pair, http_get};
+use zibrato_testkit::{Daemon, free_ports, http_get};
 
 #[test]
 fn the_demo_prints_aggregated_tables_and_stops_cleanly_on_ctrl_c() {
@@ -16,8 +16,8 @@ fn the_demo_prints_aggregated_tables_and_stops_cleanly_on_ctrl_c() {
         .join("examples")
         .join("demo");
     assert!(demo.exists(), "{} is built by `cargo test`", demo.display());
-    let port = free_port_pair().to_string();
-    let http_port = free_port_pair();
+    let port = free_ports().to_string();
+    let http_port = free_ports();
     let prometheus = format!("127.0.0.1:{http_port}");
     let mut run = Daemon::start_with_env(
         &demo,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
 use zibrato_core::{Clock, Recorder, Transport};
-use zibrato_testkit::{Daemon, free_port_pair, rss, start_broker, start_console_json};
+use zibrato_testkit::{Daemon, free_ports, rss, start_broker, start_console_json};
 use zibrato_wire::Frame;
 use zibrato_wire::stream::{encode_for_stream, stream_len};
 
@@ -130,7 +130,7 @@ fn broker_with_devices(port: u16, udp: u16, stream: &Path) -> Daemon {
 
 #[test]
 fn a_device_on_udp_and_on_a_fifo_arrives_exactly_and_a_lost_datagram_is_counted() {
-    let (port, udp) = (free_port_pair(), free_udp_port());
+    let (port, udp) = (free_ports(), free_udp_port());
     let path = fifo("serial");
     let _broker = broker_with_devices(port, udp, &path);
     let worker = start_console_json(port);
@@ -190,7 +190,7 @@ fn a_device_on_udp_and_on_a_fifo_arrives_exactly_and_a_lost_datagram_is_counted(
 
 #[test]
 fn hostile_datagrams_and_streams_leave_the_broker_up_bounded_and_counting() {
-    let (port, udp) = (free_port_pair(), free_udp_port());
+    let (port, udp) = (free_ports(), free_udp_port());
     let path = fifo("hostile");
     let mut broker = broker_with_devices(port, udp, &path);
     let worker = start_console_json(port);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use zibrato::MetricsRecorder;
-use zibrato_testkit::{bin_path, connected_client, free_port_pair, start_broker, start_worker};
+use zibrato_testkit::{bin_path, connected_client, free_ports, start_broker, start_worker};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -89,7 +89,7 @@ fn seen(output: &str) -> HashMap<(String, String), Seen> {
 
 #[test]
 fn metrics_macros_arrive_at_a_worker_with_the_right_values() {
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = start_broker(port, &[]);
     let worker = start_worker(
         bin_path("zibrato-console"),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use zibrato::{Value, Zibrato};
-use zibrato_testkit::{Daemon, Subscriber, free_port_pair, start_broker};
+use zibrato_testkit::{Daemon, Subscriber, free_ports, start_broker};
 use zibrato_wire::Frame;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -35,7 +35,7 @@ fn collect(messages: &[Vec<u8>]) -> Seen {
 
 #[test]
 fn a_subscriber_receives_exactly_what_several_threads_recorded() {
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = broker(port);
     let sub = Subscriber::routed(port, &["info", "crit"], WAIT);
 
@@ -89,7 +89,7 @@ fn a_subscriber_receives_exactly_what_several_threads_recorded() {
 
 #[test]
 fn levels_match_exactly_and_unsubscribed_levels_never_leave_the_process() {
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = broker(port);
     let sub = Subscriber::routed(port, &["info"], WAIT);
 
@@ -121,7 +121,7 @@ fn levels_match_exactly_and_unsubscribed_levels_never_leave_the_process() {
 
 #[test]
 fn dropping_the_last_handle_delivers_the_last_batch() {
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = broker(port);
     let sub = Subscriber::routed(port, &["info"], WAIT);
 
@@ -141,7 +141,7 @@ fn dropping_the_last_handle_delivers_the_last_batch() {
 
 #[test]
 fn with_no_broker_recording_goes_on_memory_stays_bounded_and_drops_are_counted() {
-    let port = free_port_pair(); // nothing listens here
+    let port = free_ports(); // nothing listens here
     let z = Zibrato::builder()
         .port(port)
         .max_frame_bytes(4096)
@@ -177,7 +177,7 @@ fn an_unresolvable_host_is_an_error_at_build() {
 
 #[test]
 fn after_a_broker_restart_the_client_reconnects_and_reports_what_it_dropped() {
-    let port = free_port_pair();
+    let port = free_ports();
     let mut first = broker(port);
     let sub = Subscriber::routed(port, &["info", "zibrato"], WAIT);
     let z = Zibrato::builder()
@@ -239,7 +239,7 @@ fn after_a_broker_restart_the_client_reconnects_and_reports_what_it_dropped() {
 /// Records the timer values `0..n` with the broker away, starts it, and returns the
 /// values that reach a subscriber.
 fn values_kept_while_away(policy: zibrato::OverflowPolicy, n: u64) -> Vec<u64> {
-    let port = free_port_pair();
+    let port = free_ports();
     let z = Zibrato::builder()
         .port(port)
         .max_frame_bytes(4096)
@@ -295,7 +295,7 @@ fn drop_newest_keeps_the_first_measurements_and_drop_oldest_the_last() {
 
 #[test]
 fn the_block_policy_applies_backpressure_instead_of_dropping() {
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = broker(port);
     let sub = Subscriber::routed(port, &["info"], WAIT);
     // A buffer of 64 cannot absorb a burst of 100 000: only waiting avoids loss.
@@ -336,7 +336,7 @@ fn the_block_policy_applies_backpressure_instead_of_dropping() {
 fn frames_stay_within_max_frame_bytes_even_with_long_names() {
     // The broker drops the connection of a publisher that sends a frame over its
     // limit, so any frame over 4096 bytes would lose measurements here.
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = start_broker(port, &["--max-frame-bytes", "4096"]);
     let sub = Subscriber::routed(port, &["info"], WAIT);
     let z = Zibrato::builder()
@@ -361,7 +361,7 @@ fn frames_stay_within_max_frame_bytes_even_with_long_names() {
 
 #[test]
 fn the_reserved_source_is_sent_as_no_source() {
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = broker(port);
     let sub = Subscriber::routed(port, &["info"], WAIT);
 
@@ -385,7 +385,7 @@ fn the_reserved_source_is_sent_as_no_source() {
 
 #[test]
 fn close_sends_what_was_recorded_and_later_records_are_counted_not_sent() {
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = broker(port);
     let sub = Subscriber::routed(port, &["info"], WAIT);
 

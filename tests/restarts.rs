@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use zibrato::Zibrato;
-use zibrato_testkit::{Daemon, Subscriber, free_port_pair, start_broker, start_console_json};
+use zibrato_testkit::{Daemon, Subscriber, free_ports, start_broker, start_console_json};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -108,7 +108,7 @@ fn wind_down(z: Zibrato, workers: &mut [&mut Daemon]) {
 
 #[test]
 fn a_worker_restart_loses_nothing() {
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = start_broker(port, &["--stats-interval", "3600"]);
     let mut first = worker(port);
     let z = client(port, Duration::from_secs(30));
@@ -129,7 +129,7 @@ fn a_worker_restart_loses_nothing() {
 
 #[test]
 fn a_broker_restart_loses_nothing() {
-    let port = free_port_pair();
+    let port = free_ports();
     let mut broker = start_broker(port, &["--stats-interval", "3600"]);
     let mut worker = worker(port);
     let z = client(port, Duration::from_secs(30));
@@ -146,14 +146,14 @@ fn a_broker_restart_loses_nothing() {
 
 #[test]
 fn the_broker_and_the_worker_restarting_together_lose_nothing() {
-    let port = free_port_pair();
+    let port = free_ports();
     let mut broker = start_broker(port, &["--stats-interval", "3600"]);
     let mut first = worker(port);
     let z = client(port, Duration::from_secs(30));
     let recorder = Recorder::start(&z);
     std::thread::sleep(Duration::from_secs(2));
     assert!(first.stop("TERM").success());
-    assert!(broker.stop("TERM").success());
+    let stopped = broker.stop("TERM");
     std::thread::sleep(Duration::from_secs(1));
     let _broker = start_broker(port, &["--stats-interval", "3600"]);
     // The worker comes back 2 s after the broker.
@@ -163,17 +163,24 @@ fn the_broker_and_the_worker_restarting_together_lose_nothing() {
     let total = recorder.finish();
     wind_down(z, &mut [&mut second]);
     // Frames that reached the broker between the worker leaving and the client
-    // hearing of it were held there, and the broker stopped with them: it says so.
-    let dropped = total_of(&broker, "dropped_measurements_at_shutdown");
+    // hearing of it were held there, and the broker stopped with them: it says so,
+    // in its totals and its exit status.
+    let dropped = total_of(&broker, "workers_dropped_at_shutdown_measurements");
     assert_eq!(sum(&[&first, &second], "seq") + dropped, total);
+    assert_eq!(
+        stopped.code(),
+        Some(if dropped > 0 { 3 } else { 0 }),
+        "{}",
+        broker.output()
+    );
 }
 
 #[test]
 fn a_central_broker_restart_behind_a_local_one_loses_nothing() {
-    let central_port = free_port_pair();
+    let central_port = free_ports();
     let mut central = start_broker(central_port, &["--stats-interval", "3600"]);
-    let local_port = free_port_pair();
-    let upstream = format!("tcp://127.0.0.1:{central_port}");
+    let local_port = free_ports();
+    let upstream = format!("tcp://127.0.0.1:{}", central_port + 2);
     let _local = start_broker(
         local_port,
         &["--upstream", &upstream, "--stats-interval", "3600"],
@@ -193,10 +200,10 @@ fn a_central_broker_restart_behind_a_local_one_loses_nothing() {
 
 #[test]
 fn a_local_broker_restart_in_front_of_a_central_one_loses_nothing() {
-    let central_port = free_port_pair();
+    let central_port = free_ports();
     let _central = start_broker(central_port, &["--stats-interval", "3600"]);
-    let local_port = free_port_pair();
-    let upstream = format!("tcp://127.0.0.1:{central_port}");
+    let local_port = free_ports();
+    let upstream = format!("tcp://127.0.0.1:{}", central_port + 2);
     let local_args = ["--upstream", upstream.as_str(), "--stats-interval", "3600"];
     let mut local = start_broker(local_port, &local_args);
     let mut worker = worker(central_port);
@@ -214,7 +221,7 @@ fn a_local_broker_restart_in_front_of_a_central_one_loses_nothing() {
 
 #[test]
 fn past_the_grace_the_loss_is_what_the_client_counts_as_filtered() {
-    let port = free_port_pair();
+    let port = free_ports();
     let mut broker = start_broker(port, &["--stats-interval", "3600", "--grace", "1"]);
     let mut first = worker(port);
     let z = client(port, Duration::from_secs(1));
@@ -230,9 +237,9 @@ fn past_the_grace_the_loss_is_what_the_client_counts_as_filtered() {
     wind_down(z, &mut [&mut second]);
     let delivered = sum(&[&first, &second], "seq");
     // Frames that reached the broker after the worker left were held there for its
-    // grace, then discarded: the broker counts them.
+    // grace, then dropped: the broker counts them as expired.
     assert!(broker.stop("TERM").success());
-    let discarded = total_of(&broker, "discarded_measurements");
+    let discarded = total_of(&broker, "workers_expired_measurements");
     assert!(
         filtered > 0,
         "a 4 s absence with a 1 s grace loses something"

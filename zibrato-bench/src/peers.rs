@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use zibrato_testkit::{Statsd, free_port_pair, rss};
+use zibrato_testkit::{Statsd, free_ports, rss};
 
 use crate::paced;
 use crate::realistic::{Event, statsd_line};
@@ -80,7 +80,7 @@ pub fn statsd_lossless(
     rates: &[u64],
     seconds: f64,
 ) -> Option<StatsdResult> {
-    let port = free_port_pair();
+    let port = free_ports();
     let statsd = Statsd::start(&stats_js.to_path_buf(), port, port + 1).ok()?;
     let lines: Vec<String> = events
         .iter()
@@ -124,7 +124,7 @@ pub struct RelayResult {
 /// a burst), as our own sockets are.
 fn relay_run(rate: u64, seconds: f64, count: u64, size: usize) -> (Step, Duration) {
     let context = zmq::Context::new();
-    let port = free_port_pair();
+    let port = free_ports();
     let hwm = 100_000;
     let xsub = context.socket(zmq::XSUB).unwrap();
     let xpub = context.socket(zmq::XPUB).unwrap();

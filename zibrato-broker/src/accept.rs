@@ -18,17 +18,21 @@ pub enum DropReason {
     Oversized,
     /// A stream record that is not valid COBS (device ingress over `--stream`).
     BadFraming,
+    /// A frame a linked broker sent again that this broker already had (a resend after
+    /// a reconnect): dropped so nothing is forwarded twice.
+    Duplicate,
 }
 
 impl DropReason {
     /// Every reason, in the order of [`DropReason::index`].
-    pub const ALL: [DropReason; 6] = [
+    pub const ALL: [DropReason; 7] = [
         DropReason::NotZibrato,
         DropReason::UnknownVersion,
         DropReason::Malformed,
         DropReason::Multipart,
         DropReason::Oversized,
         DropReason::BadFraming,
+        DropReason::Duplicate,
     ];
 
     /// The reason's name in logs and metric names.
@@ -40,6 +44,7 @@ impl DropReason {
             DropReason::Multipart => "multipart",
             DropReason::Oversized => "oversized",
             DropReason::BadFraming => "bad_framing",
+            DropReason::Duplicate => "duplicate",
         }
     }
 

@@ -1,7 +1,7 @@
 //! The command line, with an environment variable for every flag.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::time::Duration;
 
 use clap::Parser;
@@ -9,7 +9,8 @@ use zibrato_common::parse_seconds;
 use zibrato_wire::limits::MAX_FRAME_LEN;
 
 /// Receives measurement frames from publishers on PORT, validates each one, and
-/// forwards it to the workers on PORT+1 that subscribe to its level.
+/// forwards it to the workers on PORT+1 that subscribe to its level. Other brokers
+/// link to PORT+2 (acknowledged links, for a fleet of hosts).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "zibrato-broker", version, about, long_about = None)]
 pub struct Config {
@@ -18,7 +19,8 @@ pub struct Config {
     #[arg(long, env = "ZIBRATO_BROKER_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
 
-    /// Port publishers connect to; workers connect to PORT+1.
+    /// Port publishers connect to; workers connect to PORT+1, other brokers link to
+    /// PORT+2 (the relay port).
     #[arg(long, env = "ZIBRATO_BROKER_PORT", default_value = "5550", value_parser = parse_port)]
     pub port: u16,
 
@@ -39,21 +41,23 @@ pub struct Config {
     #[arg(long, env = "ZIBRATO_WORKER_HWM", default_value = "10000")]
     pub worker_hwm: NonZeroU32,
 
-    /// Most topics (levels) subscribed at once across this broker's workers (and as many
-    /// again for an `--upstream` broker's). Only a level's
-    /// topic or the empty topic is accepted; a subscription past the bound or of any
-    /// other form is not passed on to publishers, and is counted and logged.
-    #[arg(long, env = "ZIBRATO_MAX_SUBSCRIPTIONS", default_value = "1024")]
+    /// Most topics (levels) subscribed at once across this broker's workers, and wanted
+    /// by each linked broker (at most 4096). Only a level's topic or the empty topic is
+    /// accepted; a subscription past the bound or of any other form is not passed on
+    /// to publishers, and is counted and logged.
+    #[arg(long, env = "ZIBRATO_MAX_SUBSCRIPTIONS", default_value = "1024", value_parser = parse_max_subscriptions)]
     pub max_subscriptions: NonZeroU32,
 
-    /// Seconds a level is held after its last subscriber went away (a worker or an
-    /// upstream broker restarting), and every level after this broker starts: its
-    /// frames wait, within --max-held-bytes, and go out when a subscriber returns.
+    /// Seconds a level is held after its last subscriber went away (a worker or a
+    /// linked broker's workers restarting), and every level after this broker starts:
+    /// its frames wait, within --max-held-bytes (--max-replay-bytes for links), and go
+    /// out when a subscriber returns.
     #[arg(long, env = "ZIBRATO_BROKER_GRACE", default_value = "30", value_parser = parse_seconds)]
     pub grace: Duration,
 
-    /// Most bytes of frames held for absent subscribers, for this broker's workers (and
-    /// as many again for an upstream broker); past it the oldest are dropped, counted.
+    /// Most bytes of frames held for this broker's absent workers; past it the oldest
+    /// are dropped, counted. Each frame also costs 64 bytes of bookkeeping, counted
+    /// here.
     #[arg(long, env = "ZIBRATO_MAX_HELD_BYTES", default_value = "33554432")]
     pub max_held_bytes: NonZeroU32,
 
@@ -73,11 +77,50 @@ pub struct Config {
     #[arg(long, env = "ZIBRATO_STATS_INTERVAL", default_value = "10", value_parser = parse_seconds)]
     pub stats_interval: Duration,
 
-    /// Also forward every frame to another broker, `tcp://HOST:PORT` (its publisher
-    /// port), so a host-local broker can feed a central one. Subscriptions made at the
-    /// central broker flow back down to this host's publishers.
+    /// Also forward to another broker, `tcp://HOST:PORT` (its relay port: its
+    /// `--port` plus 2, 5552 by default), so a host-local broker can feed a central one, over an
+    /// acknowledged link: every frame is kept until the upstream has it, and sent again
+    /// after a reconnect. The levels the upstream's workers want flow back down to
+    /// this host's publishers.
     #[arg(long, env = "ZIBRATO_UPSTREAM", value_parser = parse_upstream)]
     pub upstream: Option<String>,
+
+    /// Also take from the --upstream broker the levels this broker's workers subscribe
+    /// to (frames from every host), acknowledged like the frames sent up: how a worker
+    /// on another host than the central broker gets the same guarantee.
+    #[arg(long, env = "ZIBRATO_SUBSCRIBE_UPSTREAM", requires = "upstream")]
+    pub subscribe_upstream: bool,
+
+    /// This broker's name on its --upstream link, the same across its restarts (the
+    /// upstream knows a restarted broker by it): `SOURCE:PORT` by default. Two brokers
+    /// linked to one upstream must not share a name.
+    #[arg(long, env = "ZIBRATO_RELAY_NAME", value_parser = parse_name)]
+    pub relay_name: Option<String>,
+
+    /// Most bytes of frames kept for linked brokers (the --upstream one and those
+    /// linked to this one's relay port, together) while they have not acknowledged
+    /// them: frames sent and not yet acknowledged, and all of a link's frames while it
+    /// is down. Past it the oldest frame of the link keeping the most is dropped,
+    /// counted. Each frame also costs 64 bytes of bookkeeping, counted here.
+    #[arg(long, env = "ZIBRATO_MAX_REPLAY_BYTES", default_value = "268435456")]
+    pub max_replay_bytes: NonZeroU64,
+
+    /// Most brokers linked to this one's relay port at once; one more is refused,
+    /// counted (`relay_refused`) and logged.
+    #[arg(long, env = "ZIBRATO_MAX_RELAYS", default_value = "256")]
+    pub max_relays: NonZeroU32,
+
+    /// Seconds after which a linked broker not heard from is forgotten, with the
+    /// frames kept for it (counted as `relays.dropped_gone`). A linked broker speaks at
+    /// least every 2 s while connected.
+    #[arg(long, env = "ZIBRATO_RELAY_EXPIRY", default_value = "3600", value_parser = parse_seconds)]
+    pub relay_expiry: Duration,
+
+    /// Seconds a stop may take to deliver what linked brokers have not acknowledged
+    /// yet; what is still waiting then is dropped, counted, logged, and the exit
+    /// status is 3.
+    #[arg(long, env = "ZIBRATO_BROKER_SHUTDOWN_TIMEOUT", default_value = "5", value_parser = parse_seconds)]
+    pub shutdown_timeout: Duration,
 
     /// Source of the self-metrics; the host name by default.
     #[arg(long, env = "ZIBRATO_SOURCE")]
@@ -104,6 +147,28 @@ impl Config {
     pub fn worker_endpoint(&self) -> String {
         endpoint(self.host, self.worker_port())
     }
+
+    /// The port other brokers link to.
+    pub fn relay_port(&self) -> u16 {
+        // parse_port keeps the port below u16::MAX - 1.
+        self.port + 2
+    }
+
+    /// Where other brokers link to, as a ZeroMQ endpoint.
+    pub fn relay_endpoint(&self) -> String {
+        endpoint(self.host, self.relay_port())
+    }
+
+    /// This broker's name on its upstream link.
+    pub fn relay_name(&self) -> String {
+        self.relay_name.clone().unwrap_or_else(|| {
+            let source = self
+                .source
+                .clone()
+                .unwrap_or_else(|| zibrato_common::host_name("zibrato-broker"));
+            format!("{source}:{}", self.port)
+        })
+    }
 }
 
 /// A TCP endpoint for ZeroMQ; IPv6 addresses go in brackets.
@@ -117,14 +182,32 @@ pub fn endpoint(host: IpAddr, port: u16) -> String {
 fn parse_port(text: &str) -> Result<u16, String> {
     let port: u16 = text
         .parse()
-        .map_err(|_| format!("{text:?} is not a port number (1 to 65534)"))?;
+        .map_err(|_| format!("{text:?} is not a port number (1 to 65533)"))?;
     match port {
-        0 => Err("port 0 is not a port to bind; choose 1 to 65534".into()),
-        u16::MAX => {
-            Err("port 65535 leaves no room for the worker port PORT+1; choose 1 to 65534".into())
-        }
+        0 => Err("port 0 is not a port to bind; choose 1 to 65533".into()),
+        65534.. => Err(format!(
+            "port {port} leaves no room for the worker port PORT+1 and the relay port PORT+2; choose 1 to 65533"
+        )),
         port => Ok(port),
     }
+}
+
+fn parse_max_subscriptions(text: &str) -> Result<NonZeroU32, String> {
+    let max: NonZeroU32 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a positive number"))?;
+    if max.get() as usize > zibrato_wire::relay::MAX_WANTS {
+        return Err(format!(
+            "{max} exceeds the {} topics a relay message can list",
+            zibrato_wire::relay::MAX_WANTS
+        ));
+    }
+    Ok(max)
+}
+
+fn parse_name(text: &str) -> Result<String, String> {
+    zibrato_wire::validate_name(text).map_err(|e| format!("{text:?}: {e}"))?;
+    Ok(text.to_string())
 }
 
 fn parse_max_frame(text: &str) -> Result<NonZeroU32, String> {
@@ -161,12 +244,17 @@ mod tests {
         let config = Config::try_parse_from(["zibrato-broker"]).unwrap();
         assert_eq!(config.publisher_endpoint(), "tcp://127.0.0.1:5550");
         assert_eq!(config.worker_endpoint(), "tcp://127.0.0.1:5551");
+        assert_eq!(config.relay_endpoint(), "tcp://127.0.0.1:5552");
+        let named = Config::try_parse_from(["b", "--source", "web-1", "--port", "6000"]).unwrap();
+        assert_eq!(named.relay_name(), "web-1:6000");
     }
 
     #[test]
     fn bad_values_are_named() {
         let err = |args: &[&str]| Config::try_parse_from(args).unwrap_err().to_string();
-        assert!(err(&["b", "--port", "65535"]).contains("no room for the worker port"));
+        assert!(err(&["b", "--port", "65534"]).contains("no room for the worker port"));
+        assert!(err(&["b", "--max-subscriptions", "5000"]).contains("4096"));
+        assert!(err(&["b", "--subscribe-upstream"]).contains("--upstream"));
         assert!(err(&["b", "--host", "localhost"]).contains("invalid IP address"));
         assert!(err(&["b", "--upstream", "udp://x:1"]).contains("tcp://HOST:PORT"));
         assert!(err(&["b", "--stats-interval", "0"]).contains("more than 0"));

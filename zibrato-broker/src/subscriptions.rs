@@ -1,8 +1,8 @@
-//! Which workers' subscriptions the broker passes on to publishers.
+//! Which of the workers' subscriptions the broker takes.
 
-use std::collections::HashSet;
+use zibrato_wire::relay::is_topic;
 
-use zibrato_wire::Level;
+use crate::topics::TopicSet;
 
 /// What became of one subscription message from a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,9 +29,7 @@ pub(crate) enum Verdict {
 /// and once when its last one goes, so the set holds each live topic once.
 #[derive(Debug)]
 pub(crate) struct Subscriptions {
-    topics: HashSet<Box<[u8]>>,
-    /// Whether the empty topic (everything) is among them.
-    everything: bool,
+    topics: TopicSet,
     max: usize,
 }
 
@@ -39,8 +37,7 @@ impl Subscriptions {
     /// Passes on at most `max` topics at once.
     pub(crate) fn new(max: usize) -> Self {
         Subscriptions {
-            topics: HashSet::new(),
-            everything: false,
+            topics: TopicSet::default(),
             max,
         }
     }
@@ -50,40 +47,23 @@ impl Subscriptions {
         let Some((&kind, topic)) = message.split_first() else {
             return Verdict::Malformed;
         };
-        let well_formed =
-            topic.is_empty() || Level::split_topic(topic).is_ok_and(|(_, rest)| rest.is_empty());
         match kind {
-            1 if !well_formed => Verdict::Malformed,
+            1 if !is_topic(topic) => Verdict::Malformed,
             1 if self.topics.contains(topic) => Verdict::Ignore,
             1 if self.topics.len() >= self.max => Verdict::Full,
             1 => {
-                self.topics.insert(Box::from(topic));
-                self.everything |= topic.is_empty();
+                self.topics.insert(topic);
                 Verdict::Forward
             }
-            0 if self.topics.remove(topic) => {
-                self.everything &= !topic.is_empty();
-                Verdict::Forward
-            }
+            0 if self.topics.remove(topic) => Verdict::Forward,
             0 => Verdict::Ignore,
             _ => Verdict::Malformed,
         }
     }
 
-    /// Whether a frame of this topic has a subscriber.
-    #[inline]
-    pub(crate) fn wants(&self, topic: &[u8]) -> bool {
-        self.everything || self.topics.contains(topic)
-    }
-
-    /// The topics passed on now.
-    pub(crate) fn topics(&self) -> impl Iterator<Item = &[u8]> {
-        self.topics.iter().map(|t| &t[..])
-    }
-
-    /// How many topics are passed on now.
-    pub(crate) fn len(&self) -> usize {
-        self.topics.len()
+    /// The topics subscribed now.
+    pub(crate) fn topics(&self) -> &TopicSet {
+        &self.topics
     }
 }
 
@@ -106,6 +86,6 @@ mod tests {
         assert_eq!(s.judge(b"\x00crit\0"), Verdict::Ignore, "never passed on");
         assert_eq!(s.judge(b"\x00info\0"), Verdict::Forward);
         assert_eq!(s.judge(b"\x01crit\0"), Verdict::Forward, "room again");
-        assert_eq!(s.len(), 2);
+        assert_eq!(s.topics().len(), 2);
     }
 }

@@ -1,44 +1,108 @@
-//! The broker's own counters, and their names as self-metrics.
+//! The broker's own counters, and their names in its totals and self-metrics.
 
 use crate::DropReason;
+use crate::outbox::Tally;
+
+/// What became of the frames offered to one destination. For each destination,
+///
+/// `offered = delivered + unwanted + expired + dropped_full + dropped_at_shutdown +
+/// dropped_gone + send_failures + pending`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Outcome {
+    /// Valid frames routed towards the destination (every valid frame goes to every
+    /// destination but the one it came from).
+    pub offered: Tally,
+    /// To this broker's workers: handed to ZeroMQ (the worker port is not
+    /// acknowledged; workers count what they miss from sequence numbers). To a linked
+    /// broker: acknowledged by it.
+    pub delivered: Tally,
+    /// Nobody there wanted them, now or within the grace (levels never subscribed
+    /// there; frames held since start-up for a level no subscriber came for): no loss.
+    pub unwanted: Tally,
+    /// Held for a level whose subscribers left and did not return within `--grace`.
+    pub expired: Tally,
+    /// Dropped, oldest first, to stay within `--max-held-bytes` (workers) or
+    /// `--max-replay-bytes` (links).
+    pub dropped_full: Tally,
+    /// Still waiting when the broker stopped, after `--shutdown-timeout`.
+    pub dropped_at_shutdown: Tally,
+    /// Kept for a linked broker that was forgotten after `--relay-expiry`.
+    pub dropped_gone: Tally,
+    /// Refused by ZeroMQ.
+    pub send_failures: Tally,
+    /// Waiting now: held for an absent subscriber, or on a link not yet acknowledged.
+    pub pending: Tally,
+}
+
+impl Outcome {
+    /// The figures under their names, frames then measurements.
+    fn named(&self) -> [(&'static str, Tally); 9] {
+        [
+            ("offered", self.offered),
+            ("delivered", self.delivered),
+            ("unwanted", self.unwanted),
+            ("expired", self.expired),
+            ("dropped_full", self.dropped_full),
+            ("dropped_at_shutdown", self.dropped_at_shutdown),
+            ("dropped_gone", self.dropped_gone),
+            ("send_failures", self.send_failures),
+            ("pending", self.pending),
+        ]
+    }
+
+    /// What was lost for good at this destination: expired, dropped or refused.
+    pub fn lost(&self) -> Tally {
+        let mut lost = Tally::default();
+        for t in [
+            self.expired,
+            self.dropped_full,
+            self.dropped_at_shutdown,
+            self.dropped_gone,
+            self.send_failures,
+        ] {
+            lost.add(t);
+        }
+        lost
+    }
+}
 
 /// Running totals since the broker started.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct BrokerStats {
-    /// Messages received from publishers, valid or not.
+    /// Messages received from publishers, devices and linked brokers, valid or not.
     pub frames_in: u64,
-    /// Measurements in the valid frames received.
-    pub measurements_in: u64,
-    /// Frames forwarded to workers (and upstream).
-    pub frames_out: u64,
-    /// Measurements in the frames forwarded.
-    pub measurements_out: u64,
-    /// Frames dropped, per [`DropReason::index`].
+    /// Valid frames taken in (and the measurements in them).
+    pub accepted: Tally,
+    /// Frames of the broker's own self-metrics.
+    pub own_frames: u64,
+    /// Frames dropped on the way in, per [`DropReason::index`].
     pub dropped: [u64; DropReason::ALL.len()],
-    /// Frames ZeroMQ refused to queue for sending.
-    pub send_failures: u64,
-    /// Frames sent to the upstream broker (`--upstream`).
-    pub upstream_frames_out: u64,
-    /// Frames no subscriber wanted, of a level not held (never subscribed, or without
-    /// subscribers for longer than `--grace`): discarded, never counted as forwarded.
-    pub discarded: u64,
-    /// Measurements in them.
-    pub discarded_measurements: u64,
-    /// Frames held for absent subscribers that were dropped to stay within
-    /// `--max-held-bytes`.
-    pub dropped_hold_full: u64,
-    /// Frames held now for absent subscribers.
-    pub held: u64,
-    /// Frames still held when the broker stopped, dropped.
-    pub dropped_at_shutdown: u64,
-    /// Measurements in them.
-    pub dropped_measurements_at_shutdown: u64,
+    /// Of `frames_in`, those received from linked brokers (duplicates included).
+    pub relay_frames_in: u64,
+    /// Frames a linked broker numbered but never sent (it dropped them: it counts
+    /// them itself).
+    pub relay_gaps: u64,
+    /// Relay messages that broke the protocol, and links refused (`--max-relays`).
+    pub relay_refused: u64,
+    /// Linked brokers known now, connected or not.
+    pub relays_linked: u64,
+    /// Of them, connected now.
+    pub relays_connected: u64,
+    /// Whether the `--upstream` link is up now (1) or not (0).
+    pub upstream_up: u64,
+    /// This broker's workers.
+    pub workers: Outcome,
+    /// The `--upstream` broker.
+    pub upstream: Outcome,
+    /// The brokers linked to this one's relay port, together.
+    pub relays: Outcome,
     /// Subscription changes received from workers.
     pub subscription_changes: u64,
     /// Subscriptions refused: malformed, or past `--max-subscriptions`.
     pub subscriptions_refused: u64,
-    /// Topics subscribed now (passed on to publishers).
+    /// Topics subscribed now by this broker's workers.
     pub subscriptions: u64,
     /// Publisher connections accepted.
     pub publisher_connections: u64,
@@ -55,67 +119,142 @@ impl BrokerStats {
         self.dropped[reason.index()]
     }
 
-    /// The totals under their self-metric names (counters, published as increases).
-    pub fn counters(&self) -> Vec<(&'static str, u64)> {
-        let mut counters = vec![
-            ("zibrato.broker.frames_in", self.frames_in),
-            ("zibrato.broker.measurements_in", self.measurements_in),
-            ("zibrato.broker.frames_out", self.frames_out),
-            ("zibrato.broker.measurements_out", self.measurements_out),
-            ("zibrato.broker.send_failures", self.send_failures),
+    /// Every running total, under its name in the `broker totals` log line
+    /// (`workers_delivered`, `workers_delivered_measurements`, `dropped_malformed`, …).
+    pub fn totals(&self) -> Vec<(String, u64)> {
+        let mut totals = vec![
+            ("frames_in".to_string(), self.frames_in),
+            ("accepted".to_string(), self.accepted.frames),
             (
-                "zibrato.broker.upstream_frames_out",
-                self.upstream_frames_out,
+                "accepted_measurements".to_string(),
+                self.accepted.measurements,
             ),
-            ("zibrato.broker.discarded", self.discarded),
+            ("own_frames".to_string(), self.own_frames),
+            ("relay_frames_in".to_string(), self.relay_frames_in),
+            ("relay_gaps".to_string(), self.relay_gaps),
+            ("relay_refused".to_string(), self.relay_refused),
             (
-                "zibrato.broker.discarded_measurements",
-                self.discarded_measurements,
-            ),
-            ("zibrato.broker.dropped.hold_full", self.dropped_hold_full),
-            (
-                "zibrato.broker.subscription_changes",
+                "subscription_changes".to_string(),
                 self.subscription_changes,
             ),
             (
-                "zibrato.broker.subscriptions_refused",
+                "subscriptions_refused".to_string(),
                 self.subscriptions_refused,
             ),
             (
-                "zibrato.broker.publisher_connections",
+                "publisher_connections".to_string(),
                 self.publisher_connections,
             ),
             (
-                "zibrato.broker.publisher_disconnections",
+                "publisher_disconnections".to_string(),
                 self.publisher_disconnections,
             ),
         ];
         for reason in DropReason::ALL {
-            counters.push((dropped_name(reason), self.dropped(reason)));
+            totals.push((format!("dropped_{}", reason.as_str()), self.dropped(reason)));
+        }
+        for (destination, outcome) in self.destinations() {
+            for (name, tally) in outcome.named() {
+                totals.push((format!("{destination}_{name}"), tally.frames));
+                totals.push((
+                    format!("{destination}_{name}_measurements"),
+                    tally.measurements,
+                ));
+            }
+        }
+        totals
+    }
+
+    fn destinations(&self) -> [(&'static str, &Outcome); 3] {
+        [
+            ("workers", &self.workers),
+            ("upstream", &self.upstream),
+            ("relays", &self.relays),
+        ]
+    }
+
+    /// The counters under their self-metric names (published as increases):
+    /// `zibrato.broker.frames_in`, `zibrato.broker.dropped.malformed`,
+    /// `zibrato.broker.workers.delivered`, `zibrato.broker.upstream.dropped_full.measurements`…
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        let mut counters: Vec<(String, u64)> = [
+            ("frames_in", self.frames_in),
+            ("accepted", self.accepted.frames),
+            ("accepted.measurements", self.accepted.measurements),
+            ("relay_frames_in", self.relay_frames_in),
+            ("relay_gaps", self.relay_gaps),
+            ("relay_refused", self.relay_refused),
+            ("subscription_changes", self.subscription_changes),
+            ("subscriptions_refused", self.subscriptions_refused),
+            ("publisher_connections", self.publisher_connections),
+            ("publisher_disconnections", self.publisher_disconnections),
+        ]
+        .into_iter()
+        .map(|(n, v)| (format!("zibrato.broker.{n}"), v))
+        .collect();
+        for reason in DropReason::ALL {
+            counters.push((
+                format!("zibrato.broker.dropped.{}", reason.as_str()),
+                self.dropped(reason),
+            ));
+        }
+        for (destination, outcome) in self.destinations() {
+            for (name, tally) in outcome.named() {
+                if name == "pending" {
+                    continue;
+                }
+                let base = format!("zibrato.broker.{destination}.{name}");
+                counters.push((format!("{base}.measurements"), tally.measurements));
+                counters.push((base, tally.frames));
+            }
         }
         counters
     }
 
     /// The readings under their self-metric names (gauges).
-    pub fn gauges(&self) -> Vec<(&'static str, f64)> {
-        vec![
-            (
-                "zibrato.broker.workers_connected",
-                self.workers_connected as f64,
-            ),
-            ("zibrato.broker.subscriptions", self.subscriptions as f64),
-            ("zibrato.broker.held", self.held as f64),
+    pub fn gauges(&self) -> Vec<(String, f64)> {
+        let mut gauges: Vec<(String, f64)> = [
+            ("workers_connected", self.workers_connected),
+            ("subscriptions", self.subscriptions),
+            ("relays_linked", self.relays_linked),
+            ("relays_connected", self.relays_connected),
+            ("upstream_up", self.upstream_up),
         ]
+        .into_iter()
+        .map(|(n, v)| (format!("zibrato.broker.{n}"), v as f64))
+        .collect();
+        for (destination, outcome) in self.destinations() {
+            gauges.push((
+                format!("zibrato.broker.{destination}.pending"),
+                outcome.pending.frames as f64,
+            ));
+        }
+        gauges
     }
 }
 
-fn dropped_name(reason: DropReason) -> &'static str {
-    match reason {
-        DropReason::NotZibrato => "zibrato.broker.dropped.not_zibrato",
-        DropReason::UnknownVersion => "zibrato.broker.dropped.unknown_version",
-        DropReason::Malformed => "zibrato.broker.dropped.malformed",
-        DropReason::Multipart => "zibrato.broker.dropped.multipart",
-        DropReason::Oversized => "zibrato.broker.dropped.oversized",
-        DropReason::BadFraming => "zibrato.broker.dropped.bad_framing",
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_destination_figure_has_a_total_and_a_self_metric() {
+        let mut stats = BrokerStats::default();
+        stats.upstream.delivered = Tally {
+            frames: 3,
+            measurements: 30,
+        };
+        let totals = stats.totals();
+        let find = |name: &str| totals.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+        assert_eq!(find("upstream_delivered"), Some(3));
+        assert_eq!(find("upstream_delivered_measurements"), Some(30));
+        assert_eq!(find("dropped_duplicate"), Some(0));
+        let counters = stats.counters();
+        assert!(counters.contains(&("zibrato.broker.upstream.delivered".into(), 3)));
+        let names: std::collections::HashSet<&String> = counters.iter().map(|(n, _)| n).collect();
+        assert_eq!(names.len(), counters.len(), "no name twice");
+        for (name, _) in &counters {
+            zibrato_wire::validate_name(name).unwrap();
+        }
     }
 }

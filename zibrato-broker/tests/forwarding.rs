@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use zibrato_testkit::{Daemon, Publisher, Subscriber, frame, free_port_pair};
+use zibrato_testkit::{Daemon, Publisher, Subscriber, frame, free_ports};
 use zibrato_wire::{Frame, Header, Measurement, Value};
 
 const BROKER: &str = env!("CARGO_BIN_EXE_zibrato-broker");
@@ -61,7 +61,7 @@ fn levels_of(messages: &[Vec<u8>]) -> Vec<String> {
 
 #[test]
 fn each_subscriber_receives_exactly_its_levels() {
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = start_broker(port, &[]);
     let info = Subscriber::connect(port + 1, &["info"]);
     let others = Subscriber::connect(port + 1, &["information", "crit"]);
@@ -90,7 +90,7 @@ fn each_subscriber_receives_exactly_its_levels() {
 
 #[test]
 fn hostile_publisher_does_not_disturb_a_good_one_and_drops_are_counted() {
-    let port = free_port_pair();
+    let port = free_ports();
     let broker = start_broker(port, &["--max-frame-bytes", "4096"]);
     let worker = Subscriber::connect(port + 1, &["info"]);
     // Subscribing to everything makes the hostile publisher's ZeroMQ send every
@@ -195,7 +195,7 @@ fn hostile_publisher_does_not_disturb_a_good_one_and_drops_are_counted() {
 
 #[test]
 fn publishers_and_workers_reconnect_after_a_broker_restart() {
-    let port = free_port_pair();
+    let port = free_ports();
     let mut broker = start_broker(port, &[]);
     let worker = Subscriber::connect(port + 1, &["info"]);
     let mut publisher = Publisher::connect(port);
@@ -223,7 +223,7 @@ fn publishers_and_workers_reconnect_after_a_broker_restart() {
 #[test]
 fn each_stop_signal_ends_the_broker_cleanly_with_its_totals() {
     for signal in ["TERM", "INT", "QUIT"] {
-        let port = free_port_pair();
+        let port = free_ports();
         let mut broker = start_broker(port, &[]);
         let status = broker.stop(signal);
         assert!(
@@ -239,7 +239,7 @@ fn each_stop_signal_ends_the_broker_cleanly_with_its_totals() {
 
 #[test]
 fn absurdly_long_durations_neither_panic_nor_wrap() {
-    let port = free_port_pair();
+    let port = free_ports();
     let port_arg = port.to_string();
     let args = [
         "--port",
@@ -264,7 +264,7 @@ fn absurdly_long_durations_neither_panic_nor_wrap() {
 
 #[test]
 fn a_busy_port_is_a_one_line_error_and_a_failure_exit() {
-    let port = free_port_pair();
+    let port = free_ports();
     let _holder = std::net::TcpListener::bind(("127.0.0.1", port + 1)).unwrap();
     let mut broker = Daemon::start(BROKER, &["--port", &port.to_string()]);
     let status = broker.wait_exit(WAIT).expect("exits");
@@ -284,7 +284,7 @@ fn bad_flags_are_named_with_a_usage_exit() {
     zibrato_testkit::assert_bad_command_lines(
         BROKER,
         &[
-            (&["--port", "65535"], "no room for the worker port"),
+            (&["--port", "65534"], "no room for the worker port"),
             (&["--port", "http"], "not a port number"),
             (&["--host", "example.com"], "invalid IP address"),
             (&["--stats-interval", "soon"], "not a number of seconds"),
@@ -297,10 +297,10 @@ fn bad_flags_are_named_with_a_usage_exit() {
 
 #[test]
 fn a_local_broker_feeds_a_central_one_and_subscriptions_flow_down() {
-    let central_port = free_port_pair();
+    let central_port = free_ports();
     let _central = start_broker(central_port, &[]);
-    let local_port = free_port_pair();
-    let upstream = format!("tcp://127.0.0.1:{central_port}");
+    let local_port = free_ports();
+    let upstream = format!("tcp://127.0.0.1:{}", central_port + 2);
     let _local = start_broker(local_port, &["--upstream", &upstream]);
 
     let worker = Subscriber::connect(central_port + 1, &["info"]);
@@ -314,10 +314,10 @@ fn a_local_broker_feeds_a_central_one_and_subscriptions_flow_down() {
 
 #[test]
 fn a_level_wanted_both_here_and_upstream_stays_wanted_when_one_leaves() {
-    let central_port = free_port_pair();
+    let central_port = free_ports();
     let _central = start_broker(central_port, &[]);
-    let local_port = free_port_pair();
-    let upstream = format!("tcp://127.0.0.1:{central_port}");
+    let local_port = free_ports();
+    let upstream = format!("tcp://127.0.0.1:{}", central_port + 2);
     let _local = start_broker(local_port, &["--upstream", &upstream]);
 
     let central_worker = Subscriber::routed(central_port, &["info"], WAIT);
@@ -338,7 +338,7 @@ fn a_level_wanted_both_here_and_upstream_stays_wanted_when_one_leaves() {
 
 #[test]
 fn a_subscriber_that_never_reads_does_not_hold_up_the_others() {
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = start_broker(port, &[]);
     // Connects, subscribes, and never reads again: its queue at the broker fills up
     // (--worker-hwm) and frames are then dropped for it alone.

@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use zibrato_testkit::{Publisher, Subscriber, free_port_pair, start_broker};
+use zibrato_testkit::{Publisher, Subscriber, free_ports, start_broker};
 
 const WAIT: Duration = Duration::from_secs(15);
 
 #[test]
 fn a_subscriber_with_endless_topics_reaches_publishers_only_up_to_the_bound() {
-    let port = free_port_pair();
+    let port = free_ports();
     let mut broker = start_broker(port, &["--max-subscriptions", "50"]);
     let mut publisher = Publisher::connect(port);
 

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use zibrato_testkit::{Daemon, free_port_pair, require_tool};
+use zibrato_testkit::{Daemon, free_ports, require_tool};
 
 const BROKER: &str = env!("CARGO_BIN_EXE_zibrato-broker");
 
@@ -37,7 +37,7 @@ fn supervisord_starts_stops_with_quit_and_restarts_the_broker() {
     }
     let dir = std::env::temp_dir().join(format!("zibrato-supervisord-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let port = free_port_pair();
+    let port = free_ports();
     let log = dir.join("broker.log");
 
     // The deployed program section, pointed at this build, a free port and a temp log.

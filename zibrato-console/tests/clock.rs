@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use zibrato_testkit::{
-    connected_client, free_port_pair, require_libfaketime, start_broker, start_worker,
+    connected_client, free_ports, require_libfaketime, start_broker, start_worker,
 };
 
 const WORKER: &str = env!("CARGO_BIN_EXE_zibrato-console");
@@ -23,7 +23,7 @@ fn a_stepped_wall_clock_neither_stops_nor_floods_windows() {
     let offset = dir.join("faketime");
     std::fs::write(&offset, "+0\n").unwrap();
 
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = start_broker(port, &[]);
     let preload = preload.to_string_lossy().into_owned();
     let offset_path = offset.to_string_lossy().into_owned();

@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use serde_json::Value as Json;
 use zibrato::Zibrato;
-use zibrato_testkit::{Daemon, connected_client, free_port_pair, start_broker, start_worker};
+use zibrato_testkit::{Daemon, connected_client, free_ports, start_broker, start_worker};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_zibrato-console");
 const WAIT: Duration = Duration::from_secs(15);
 
 /// Runs broker and worker, records, and returns both (the worker first).
 fn run(format: &str, record: impl FnOnce(&Zibrato)) -> (Daemon, Daemon) {
-    let port = free_port_pair();
+    let port = free_ports();
     let broker = start_broker(port, &[]);
     let worker = start_worker(
         WORKER,
@@ -97,7 +97,7 @@ fn json_lines_carry_every_statistic() {
 
 #[test]
 fn absurdly_long_durations_neither_panic_nor_wrap() {
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = start_broker(port, &[]);
     let mut worker = start_worker(
         WORKER,

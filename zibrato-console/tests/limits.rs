@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
-use zibrato_testkit::{Publisher, free_port_pair, rss, start_broker, start_worker};
+use zibrato_testkit::{Publisher, free_ports, rss, start_broker, start_worker};
 use zibrato_wire::{FrameBuilder, Header, Level, Measurement, Value};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_zibrato-console");
@@ -40,7 +40,7 @@ fn flood_frame(sequence: u64, first_name: u64, names: &mut Vec<String>) -> Vec<u
 
 #[test]
 fn ever_new_names_fold_into_the_overflow_series_in_bounded_memory() {
-    let port = free_port_pair();
+    let port = free_ports();
     // The broker's own self-metrics would join the overflow of the level `zibrato`.
     let _broker = start_broker(port, &["--stats-interval", "3600"]);
     let max_series = MAX_SERIES.to_string();

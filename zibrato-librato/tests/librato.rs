@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use zibrato::Zibrato;
-use zibrato_testkit::{Answer, Daemon, LibratoStandIn, Subscriber, bin_path, free_port_pair};
+use zibrato_testkit::{Answer, Daemon, LibratoStandIn, Subscriber, bin_path, free_ports};
 
 mod common;
 
@@ -268,7 +268,7 @@ fn sigterm_mid_window_delivers_that_window_and_exits_zero() {
 
 #[test]
 fn rejected_credentials_at_start_are_a_clear_error_and_a_failure_exit() {
-    let port = free_port_pair();
+    let port = free_ports();
     let librato = LibratoStandIn::start(USER, "the-right-token");
     let url = librato.url();
     let mut worker = Daemon::start_with_env(
@@ -294,7 +294,7 @@ fn rejected_credentials_at_start_are_a_clear_error_and_a_failure_exit() {
 
 #[test]
 fn dry_run_prints_the_json_and_needs_no_credentials() {
-    let port = free_port_pair();
+    let port = free_ports();
     let broker = Daemon::start(bin_path("zibrato-broker"), &["--port", &port.to_string()]);
     broker.wait_for_output("broker listening", WAIT);
     let worker_port = (port + 1).to_string();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use zibrato_testkit::{
-    Answer, Daemon, LibratoStandIn, connected_client, free_port_pair, start_broker, start_worker,
+    Answer, Daemon, LibratoStandIn, connected_client, free_ports, start_broker, start_worker,
 };
 
 mod common;
@@ -64,7 +64,7 @@ fn now_seconds() -> u64 {
 #[test]
 fn a_kill_9_in_an_outage_loses_no_spooled_window_and_a_restart_delivers_each_once() {
     let dir = scratch("kill");
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = start_broker(port, &[]);
     let librato = LibratoStandIn::start(USER, TOKEN);
     librato.answer(Answer::ServerError);
@@ -120,7 +120,7 @@ fn a_kill_9_in_an_outage_loses_no_spooled_window_and_a_restart_delivers_each_onc
 
 #[test]
 fn a_damaged_unusable_full_or_taken_spool_is_reported_and_never_crashes_the_worker() {
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = start_broker(port, &[]);
     let librato = LibratoStandIn::start(USER, TOKEN);
 

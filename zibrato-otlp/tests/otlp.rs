@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 use zibrato_testkit::{
-    Daemon, connected_client, free_port_pair, require_otlp_python, start_broker, start_worker,
+    Daemon, connected_client, free_ports, require_otlp_python, start_broker, start_worker,
 };
 
 const WORKER: &str = env!("CARGO_BIN_EXE_zibrato-otlp");
@@ -142,7 +142,7 @@ fn a_window_arrives_exactly_with_its_attributes_resource_and_headers() {
     let Some(receiver) = Receiver::start(&[]) else {
         return;
     };
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = start_broker(port, &[]);
     let worker = worker(
         port,
@@ -258,7 +258,7 @@ fn cumulative_counters_run_on_across_windows_in_json_with_explicit_buckets() {
     std::fs::create_dir_all(&dir).unwrap();
     let headers = dir.join("headers");
     std::fs::write(&headers, format!("# vendor key\nx-api-key: {API_KEY}\n")).unwrap();
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = start_broker(port, &[]);
     let worker = worker(
         port,
@@ -334,7 +334,7 @@ fn retryable_statuses_are_retried_and_deliver_once() {
         let Some(receiver) = Receiver::start(&["--fail", "2", "--status", status]) else {
             return;
         };
-        let port = free_port_pair();
+        let port = free_ports();
         let _broker = start_broker(port, &[]);
         let worker = worker(port, &receiver, &[], &[]);
         let z = connected_client(port);
@@ -361,7 +361,7 @@ fn partial_success_is_counted_and_logged() {
     let Some(receiver) = Receiver::start(&["--partial", "1"]) else {
         return;
     };
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = start_broker(port, &[]);
     let mut worker = worker(port, &receiver, &[], &[]);
     let z = connected_client(port);
@@ -382,7 +382,7 @@ fn a_big_window_is_split_into_bounded_requests() {
     let Some(receiver) = Receiver::start(&[]) else {
         return;
     };
-    let port = free_port_pair();
+    let port = free_ports();
     let _broker = start_broker(port, &[]);
     let _worker = worker(port, &receiver, &["--max-request-bytes", "4096"], &[]);
     let z = connected_client(port);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value as Json;
 use zibrato_client::{MetricsRecorder, Zibrato};
 use zibrato_testkit::{
-    Daemon, assert_bad_command_lines, connected_client, free_port_pair, http_get, http_request,
+    Daemon, assert_bad_command_lines, connected_client, free_ports, http_get, http_request,
     require_tool, start_broker, start_worker,
 };
 
@@ -28,9 +28,9 @@ struct Pipeline {
 }
 
 fn pipeline(extra: &[&str]) -> Pipeline {
-    let port = free_port_pair();
+    let port = free_ports();
     let broker = start_broker(port, &[]);
-    let http_port = free_port_pair();
+    let http_port = free_ports();
     let listen = format!("127.0.0.1:{http_port}");
     let mut args = vec!["--levels", "info", "--flush", "0.5", "--listen", &listen];
     args.extend_from_slice(extra);
@@ -195,7 +195,7 @@ struct PrometheusServer {
 
 impl PrometheusServer {
     fn start(target: u16) -> PrometheusServer {
-        let port = free_port_pair();
+        let port = free_ports();
         let dir =
             std::env::temp_dir().join(format!("zibrato-prometheus-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -353,7 +353,7 @@ fn scrape_within(port: u16, within: Duration) -> std::io::Result<String> {
 
 #[test]
 fn hundreds_of_slow_and_idle_clients_do_not_blind_the_scraper() {
-    let http_port = free_port_pair();
+    let http_port = free_ports();
     let listen = format!("127.0.0.1:{http_port}");
     let worker = Daemon::start(WORKER, &["--levels", "info", "--listen", &listen]);
     worker.wait_for_output("serving the series", WAIT);
@@ -412,7 +412,7 @@ fn hundreds_of_slow_and_idle_clients_do_not_blind_the_scraper() {
 
 #[test]
 fn idle_and_half_sent_connections_do_not_hold_up_a_scrape() {
-    let http_port = free_port_pair();
+    let http_port = free_ports();
     let listen = format!("127.0.0.1:{http_port}");
     let worker = Daemon::start(WORKER, &["--levels", "info", "--listen", &listen]);
     worker.wait_for_output("serving the series", WAIT);

@@ -26,21 +26,27 @@ def bin_path(name):
     return str(path)
 
 
-def free_port_pair():
-    """Two consecutive free ports on 127.0.0.1 (publishers, workers)."""
+def free_ports():
+    """Three consecutive free ports on 127.0.0.1 (publishers, workers, linked brokers)."""
     for _ in range(200):
         with socket.socket() as a:
             a.bind(("127.0.0.1", 0))
             port = a.getsockname()[1]
-            if port >= 65535:
+            if port >= 65533:
                 continue
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
+            taken = []
+            try:
+                for offset in (1, 2):
+                    b = socket.socket()
+                    taken.append(b)
+                    b.bind(("127.0.0.1", port + offset))
+            except OSError:
+                continue
+            finally:
+                for b in taken:
+                    b.close()
             return port
-    raise RuntimeError("no free port pair")
+    raise RuntimeError("no three free ports")
 
 
 def wait_until(what, check, timeout=WAIT):
@@ -159,7 +165,7 @@ class Console(Daemon):
 
 @pytest.fixture
 def port():
-    return free_port_pair()
+    return free_ports()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use zibrato::Zibrato;
 use zibrato_testkit::{
-    Daemon, Statsd, connected_client, free_port_pair, require_statsd, start_broker, start_worker,
+    Daemon, Statsd, connected_client, free_ports, require_statsd, start_broker, start_worker,
 };
 
 const WORKER: &str = env!("CARGO_BIN_EXE_zibrato-statsd");
@@ -19,9 +19,9 @@ struct Setup {
 
 fn setup(mode: &str) -> Option<Setup> {
     let js = require_statsd()?;
-    let statsd_ports = free_port_pair();
+    let statsd_ports = free_ports();
     let statsd = Statsd::start(&js, statsd_ports, statsd_ports + 1).expect("statsd starts");
-    let port = free_port_pair();
+    let port = free_ports();
     let broker = start_broker(port, &[]);
     let target = format!("127.0.0.1:{statsd_ports}");
     let args = [

@@ -15,7 +15,7 @@ pub use http::{HttpAnswer, http_get, http_request};
 pub use librato::{Answer, Key, LibratoStandIn, MAX_VALUE, Posted, TOO_FAR_IN_THE_PAST};
 pub use peers::{Publisher, Subscriber, frame};
 pub use pipeline::{connected_client, start_broker, start_console_json, start_worker};
-pub use ports::free_port_pair;
+pub use ports::free_ports;
 pub use process::{Daemon, assert_bad_command_lines, bin_path};
 pub use statsd::{Statsd, find_statsd, rss};
 pub use tools::{require_libfaketime, require_otlp_python, require_statsd, require_tool};

@@ -3,21 +3,21 @@
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU16, Ordering};
 
-/// A port `p` such that `p` and `p + 1` are both free on 127.0.0.1 right now, as the
-/// broker needs (publishers on `p`, workers on `p + 1`). Ports are handed out from a
-/// per-process counter offset by the process id, so parallel tests rarely collide.
-pub fn free_port_pair() -> u16 {
+/// A port `p` such that `p`, `p + 1` and `p + 2` are all free on 127.0.0.1 right now,
+/// as the broker needs (publishers on `p`, workers on `p + 1`, linked brokers on
+/// `p + 2`). Ports are handed out from a per-process counter offset by the process id,
+/// so parallel tests rarely collide.
+pub fn free_ports() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let base = 20_000 + (std::process::id() % 400) as u16 * 100;
     loop {
-        let offset = NEXT.fetch_add(2, Ordering::Relaxed) % 10_000;
+        let offset = NEXT.fetch_add(3, Ordering::Relaxed) % 10_000;
         let port = base.wrapping_add(offset);
         if !(1024..65_000).contains(&port) {
             continue;
         }
-        let first = TcpListener::bind(("127.0.0.1", port));
-        let second = TcpListener::bind(("127.0.0.1", port + 1));
-        if first.is_ok() && second.is_ok() {
+        let free = (0..3).all(|i| TcpListener::bind(("127.0.0.1", port + i)).is_ok());
+        if free {
             return port;
         }
     }

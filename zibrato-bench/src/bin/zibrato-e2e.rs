@@ -23,7 +23,7 @@ use zibrato_bench::peers::{statsd_lossless, zmq_relay};
 use zibrato_bench::procstat::{own_threads_cpu, process_cpu, this_thread_cpu};
 use zibrato_bench::realistic::{Event, events, series_name};
 use zibrato_client::{Value, Zibrato};
-use zibrato_testkit::{Daemon, Subscriber, find_statsd, free_port_pair, rss};
+use zibrato_testkit::{Daemon, Subscriber, find_statsd, free_ports, rss};
 use zibrato_wire::Frame;
 
 /// Drives the whole pipeline at rising rates beside statsd and a raw ZeroMQ relay.
@@ -145,7 +145,7 @@ fn beside(name: &str) -> std::path::PathBuf {
 }
 
 fn run_rate(cli: &Cli, stream: &[Event], names: &[String], rate: f64) -> Run {
-    let port = free_port_pair();
+    let port = free_ports();
     let broker = Daemon::start(beside("zibrato-broker"), &["--port", &port.to_string()]);
     broker.wait_for_output("broker listening", Duration::from_secs(10));
     let worker_port = (port + 1).to_string();

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use zibrato_bench::paced;
 use zibrato_bench::realistic::{Event, events, frames, series_kind};
-use zibrato_testkit::{Daemon, Publisher, free_port_pair, rss};
+use zibrato_testkit::{Daemon, Publisher, free_ports, rss};
 use zibrato_wire::{Kind, Value};
 
 /// Worker memory under a distinct-names flood beside ordinary traffic.
@@ -68,7 +68,7 @@ fn beside(name: &str) -> std::path::PathBuf {
 /// Runs a fresh broker and worker, sends `frames` (cycling) at the offered rate, and
 /// returns the worker's RSS samples (MiB) and peak.
 fn run(cli: &Cli, label: &str, frames: &[Vec<u8>]) {
-    let port = free_port_pair();
+    let port = free_ports();
     let broker = Daemon::start(
         beside("zibrato-broker"),
         &["--port", &port.to_string(), "--stats-interval", "3600"],

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::Value as Json;
 use zibrato::Zibrato;
 use zibrato_testkit::{
-    Answer, Daemon, LibratoStandIn, connected_client, free_port_pair, start_broker, start_worker,
+    Answer, Daemon, LibratoStandIn, connected_client, free_ports, start_broker, start_worker,
 };
 
 pub const WORKER: &str = env!("CARGO_BIN_EXE_zibrato-librato");
@@ -29,7 +29,7 @@ impl Pipeline {
     }
 
     pub fn start_with(flush: &str, extra: &[&str], answer: Answer) -> Pipeline {
-        let port = free_port_pair();
+        let port = free_ports();
         let broker = start_broker(port, &[]);
         let librato = LibratoStandIn::start(USER, TOKEN);
         librato.answer(answer);
