@@ -7,8 +7,9 @@
 //! every counter increment, gauge reading and timer duration ingested comes out of a
 //! flush exactly once (in its own series or in the overflow); the tracker never holds
 //! more pairs than its capacity, reports no gap larger than `MAX_SEQUENCE_GAP`, no loss for a
-//! publisher's first frame or for the next number in sequence, and a total that is the
-//! sum of what it reported.
+//! publisher's first frame or for the next number in sequence, a total that is the
+//! sum of what it reported, and a frame seen again right away (other than a frame 0,
+//! which starts a numbering) as a duplicate.
 #![no_main]
 
 use std::collections::HashMap;
@@ -18,7 +19,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use zibrato_wire::{Frame, FrameBuilder, Header, Level, Measurement, Value};
 use zibrato_worker::Summary;
-use zibrato_worker::internals::{Aggregator, SequenceTracker, MAX_SEQUENCE_GAP};
+use zibrato_worker::internals::{Aggregator, Observed, SequenceTracker, MAX_SEQUENCE_GAP};
 
 #[derive(Debug, Arbitrary)]
 enum Op {
@@ -26,6 +27,8 @@ enum Op {
     Frame { level: u8, measurements: Vec<(u16, Option<u8>, u8, i32)> },
     /// A frame header seen from a publisher.
     Observe { publisher: u16, level: u8, sequence: u64 },
+    /// The last header seen, seen again.
+    Repeat,
     /// A flush, `advance` seconds later.
     Flush { advance: u8 },
 }
@@ -53,6 +56,7 @@ fuzz_target!(|input: Input| {
     let mut tracker = SequenceTracker::with_capacity(usize::from(input.tracker_capacity % 512) + 2);
     let mut next_expected: HashMap<(u64, u16), u64> = HashMap::new();
     let mut reported = 0u64;
+    let mut last: Option<(u64, u16, u64)> = None;
     let start = Instant::now();
     let mut now = start;
     let (mut ingested, mut flushed) = (Totals::default(), Totals::default());
@@ -111,7 +115,11 @@ fuzz_target!(|input: Input| {
             }
             Op::Observe { publisher, level, sequence } => {
                 let (publisher, level) = (u64::from(publisher), u16::from(level % 4));
-                let lost = tracker.observe(publisher, level, sequence, now);
+                last = Some((publisher, level, sequence));
+                let Observed::New { lost } = tracker.observe(publisher, level, sequence, now) else {
+                    assert!(next_expected.contains_key(&(publisher, level)), "a first frame is new");
+                    continue;
+                };
                 assert!(lost <= MAX_SEQUENCE_GAP);
                 match next_expected.get(&(publisher, level)) {
                     None => assert_eq!(lost, 0, "a first frame loses nothing"),
@@ -125,10 +133,20 @@ fuzz_target!(|input: Input| {
                 assert_eq!(tracker.lost, reported);
                 assert!(tracker.len() <= tracker.capacity());
             }
+            Op::Repeat => {
+                let Some((publisher, level, sequence)) = last else { continue };
+                let observed = tracker.observe(publisher, level, sequence, now);
+                if sequence != 0 {
+                    assert_eq!(observed, Observed::Duplicate, "seen again right away");
+                }
+                assert_eq!(tracker.lost, reported);
+            }
             Op::Flush { advance } => {
                 now += Duration::from_secs(u64::from(advance));
                 flush(&mut aggregator, now, &mut flushed);
                 tracker.expire(now, Duration::from_secs(30));
+                // The last publisher may be forgotten now: seen again, it is new.
+                last = None;
             }
         }
     }

@@ -254,6 +254,13 @@ impl Builder {
             #[cfg(feature = "zmq")]
             SinkKind::Zmq => {
                 let address = resolve(&self.host, self.port)?;
+                if !address.ip().is_loopback() {
+                    // Said once, when the client is built.
+                    tracing::info!(
+                        broker = %address,
+                        "the broker is on another host: frames to it are not acknowledged, so a link that fails loses what is in flight; run a broker on this host with --upstream for frames that are"
+                    );
+                }
                 let endpoint = match address.ip() {
                     IpAddr::V4(ip) => format!("tcp://{ip}:{}", self.port),
                     IpAddr::V6(ip) => format!("tcp://[{ip}]:{}", self.port),

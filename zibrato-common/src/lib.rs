@@ -47,4 +47,4 @@ pub use ratelimit::RateLimiter;
 pub use shutdown::{FORCED_EXIT_CODE, Shutdown};
 pub use telemetry::{SELF_METRICS_LEVEL, Telemetry};
 pub use time::later;
-pub use values::{SecondsError, host_name, parse_seconds};
+pub use values::{SecondsError, host_name, is_loopback_host, parse_seconds};

@@ -76,6 +76,27 @@ pub fn host_name(fallback: &str) -> String {
         .unwrap_or_else(|| fallback.to_string())
 }
 
+/// Whether `host` (an address, or a name) is this host's loopback: `localhost`, or an
+/// address in 127.0.0.0/8 or `::1`. Any other name is taken as another host.
+///
+/// # Examples
+///
+/// ```
+/// assert!(zibrato_common::is_loopback_host("127.0.0.1"));
+/// assert!(zibrato_common::is_loopback_host("::1"));
+/// assert!(zibrato_common::is_loopback_host("localhost"));
+/// assert!(!zibrato_common::is_loopback_host("10.0.0.5"));
+/// assert!(!zibrato_common::is_loopback_host("central.example.com"));
+/// ```
+pub fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -266,6 +266,70 @@ fn sigterm_mid_window_delivers_that_window_and_exits_zero() {
     );
 }
 
+/// Windows piling up behind a 429 whose `Retry-After` is absurd (cut to 300 s).
+fn paused_by_a_retry_after(p: &Pipeline, windows: i64) -> i64 {
+    let z = p.client();
+    for i in 0..windows {
+        z.count_by("info", "paused", i + 1);
+        z.flush(WAIT).unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    // The worker tried, was told to wait, and is waiting.
+    p.worker
+        .wait_for_output("delivery failed; will retry", WAIT);
+    (1..=windows).sum()
+}
+
+#[test]
+fn a_stop_during_a_retry_after_pause_makes_the_last_attempt_at_once() {
+    let mut p = Pipeline::start_with(
+        "1",
+        &["--shutdown-timeout", "5"],
+        Answer::TooManyRequests("100000".into()),
+    );
+    let total = paused_by_a_retry_after(&p, 4);
+    // The service recovers; the worker, inside its 300 s pause, does not know it.
+    p.librato.answer(Answer::Accept);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(sum_values(&p.librato.gauges(), "paused", NO_SOURCE), 0.0);
+    let stopped = Instant::now();
+    let status = p.worker.stop("TERM");
+    assert!(status.success(), "{status:?}\n{}", p.worker.output());
+    assert!(
+        stopped.elapsed() < Duration::from_secs(5),
+        "no waiting out the timeout"
+    );
+    assert_eq!(
+        sum_values(&p.librato.gauges(), "paused", NO_SOURCE),
+        total as f64,
+        "every window delivered by the stop"
+    );
+    assert_eq!(p.worker.worker_total("dropped_windows"), 0);
+}
+
+#[test]
+fn a_stop_that_cannot_deliver_says_so_in_its_log_totals_and_exit_status() {
+    let mut p = Pipeline::start_with(
+        "1",
+        &["--shutdown-timeout", "3"],
+        Answer::TooManyRequests("100000".into()),
+    );
+    paused_by_a_retry_after(&p, 3);
+    let attempts = p.librato.requests().len();
+    let status = p.worker.stop("TERM");
+    assert_eq!(status.code(), Some(3), "{}", p.worker.output());
+    assert!(
+        p.librato.requests().len() > attempts,
+        "the stop tried again, whatever Retry-After said"
+    );
+    let output = p.worker.output();
+    assert!(
+        output.contains("windows not delivered are dropped"),
+        "{output}"
+    );
+    assert!(p.worker.worker_total("dropped_windows") >= 3, "{output}");
+}
+
 #[test]
 fn rejected_credentials_at_start_are_a_clear_error_and_a_failure_exit() {
     let port = free_ports();

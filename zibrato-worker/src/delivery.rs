@@ -34,9 +34,19 @@ pub(crate) struct Delivery {
 /// How the delivery thread ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ended {
+    /// Everything flushed was delivered.
     Clean,
+    /// The shutdown timeout passed with windows undelivered: dropped (counted), or
+    /// left in the spool for the next start.
+    Undelivered,
+    /// The backend refused the worker.
     Fatal,
 }
+
+/// During a stop, the longest wait between attempts: a retry after a failure comes
+/// no later than this, whatever the backoff or `Retry-After` said, so the last attempt
+/// falls within `--shutdown-timeout`.
+const CLOSING_RETRY: Duration = Duration::from_secs(1);
 
 /// Exponential backoff with ±25 % jitter, so many workers do not retry in step.
 fn backoff(attempt: u32) -> Duration {
@@ -85,6 +95,9 @@ impl Delivery {
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => {
                         closing = Some(later(Instant::now(), self.shutdown_timeout));
+                        // A stop is a deadline, not a reason to keep waiting: whatever
+                        // pause a backoff or a `Retry-After` asked for, try now.
+                        next_try = Instant::now();
                     }
                 },
             }
@@ -106,7 +119,7 @@ impl Delivery {
                             "shutdown timeout: windows not delivered stay in the spool for the next start"
                         );
                     }
-                    return Ended::Clean;
+                    return Ended::Undelivered;
                 }
             }
             if queue.is_empty() || Instant::now() < next_try {
@@ -139,8 +152,11 @@ impl Delivery {
                         queue.partly_done();
                     }
                     self.stats.delivery_errors.fetch_add(1, Ordering::Relaxed);
-                    let delay = after
+                    let mut delay = after
                         .map_or_else(|| backoff(attempt), |after| after.min(self.max_retry_after));
+                    if closing.is_some() {
+                        delay = delay.min(CLOSING_RETRY);
+                    }
                     attempt = attempt.saturating_add(1);
                     next_try = later(Instant::now(), delay);
                     if let Some(suppressed) = failures.check() {

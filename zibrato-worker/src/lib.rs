@@ -50,10 +50,15 @@
 //! Delivery is at least once: a request whose answer never came, or a window delivered
 //! just before a crash, is sent again, identical.
 //!
-//! On SIGTERM, SIGINT or SIGQUIT the worker stops reading, flushes what it holds,
-//! delivers within `--shutdown-timeout`, and exits 0 — or 1 if a backend call is still
-//! under way a second past the timeout. A second stop signal ends it at once (status
-//! 130); a panic on any thread ends it with status 101.
+//! On SIGTERM, SIGINT or SIGQUIT the worker stops reading, flushes what it holds, and
+//! delivers within `--shutdown-timeout`: a stop during a backoff or a `Retry-After`
+//! pause tries at once, and a failure then is retried within a second, never later
+//! than the timeout. It exits 0 when everything was delivered, 3
+//! ([`UNDELIVERED_EXIT_CODE`]) when windows were left undelivered at the timeout
+//! (dropped and counted in `dropped_windows`, or kept in the spool for the next
+//! start, as its log says), or 1 if a backend call is still under way a second past
+//! the timeout. A second stop signal ends it at once (status 130); a panic on any
+//! thread ends it with status 101.
 //!
 //! # Time
 //!
@@ -68,7 +73,9 @@
 //! `--source`, by default the host name), counters of the increase since the previous
 //! window:
 //! `zibrato.worker.frames`, `.measurements`, `.malformed`, `.lost_frames` (from the
-//! publishers' sequence numbers), `.flushes`, `.delivery_errors`, `.dropped_windows`,
+//! publishers' sequence numbers), `.late_frames` (of those, frames that came after
+//! all), `.duplicate_frames` (frames received twice, dropped: a broker that restarted
+//! between forwarding a frame and having it acknowledged sends it again), `.flushes`, `.delivery_errors`, `.dropped_windows`,
 //! `.rejected_series`, `.delivered_series`, `.overflow_measurements`, `.spool_errors`,
 //! and the gauge
 //! `zibrato.worker.series`. They
@@ -93,7 +100,7 @@ pub use backend::{Backend, Delivered, DeliveryError};
 pub use config::WorkerArgs;
 pub use delivery::MAX_RETRY_AFTER;
 pub use retry_after::retry_after;
-pub use runner::{run, run_until};
+pub use runner::{UNDELIVERED_EXIT_CODE, run, run_until};
 pub use sketch::{DurationSketch, MAX_BUCKETS};
 pub use summary::{Readings, SeriesSummary, Summary, Window};
 use telemetry::WorkerStats;
@@ -108,5 +115,5 @@ pub use zibrato_wire::{DEFAULT_SOURCE, Kind};
 #[doc(hidden)]
 pub mod internals {
     pub use crate::aggregate::{Aggregator, Refused};
-    pub use crate::sequence::{MAX_SEQUENCE_GAP, SequenceTracker};
+    pub use crate::sequence::{MAX_SEQUENCE_GAP, Observed, SequenceTracker};
 }

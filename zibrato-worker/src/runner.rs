@@ -14,10 +14,14 @@ use zibrato_wire::{Frame, Level};
 use crate::aggregate::Aggregator;
 use crate::delivery::{Delivery, Ended};
 use crate::pending::Bounds;
-use crate::sequence::SequenceTracker;
+use crate::sequence::{Observed, SequenceTracker};
 use crate::spool::{Spool, SpoolError};
 use crate::telemetry::SelfMetrics;
 use crate::{Backend, DeliveryError, Window, WorkerArgs, WorkerStats};
+
+/// The exit status of a worker that stopped with windows undelivered at the end of
+/// `--shutdown-timeout` (dropped and counted, or left in the spool for the next start).
+pub const UNDELIVERED_EXIT_CODE: u8 = 3;
 
 /// The longest a poll waits, so a stop signal is seen promptly.
 const TICK: Duration = Duration::from_millis(100);
@@ -29,8 +33,8 @@ const DRAIN_QUIET: Duration = Duration::from_secs(1);
 const DRAIN_MAX: Duration = Duration::from_secs(3);
 
 /// Runs a worker until SIGTERM, SIGINT or SIGQUIT (then flushes, delivers within
-/// `--shutdown-timeout`, and returns success) or until the backend refuses it (then
-/// returns failure). Call it from `main` after parsing the command line: it sets up
+/// `--shutdown-timeout`, and returns success, or [`UNDELIVERED_EXIT_CODE`] when windows
+/// were left undelivered) or until the backend refuses it (then returns failure). Call it from `main` after parsing the command line: it sets up
 /// logging (`--log-level`) and the signal handlers, then calls [`run_until`].
 pub fn run<B: Backend>(args: WorkerArgs, backend: B) -> ExitCode {
     if let Err(message) = init_logging(&args.log_level) {
@@ -69,6 +73,12 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
         }
     };
     info!(endpoint = %args.endpoint(), levels = %args.levels.join(","), flush = ?args.flush, "worker subscribed");
+    if !zibrato_common::is_loopback_host(&args.host) {
+        info!(
+            host = %args.host,
+            "the broker is on another host: frames from it are not acknowledged, so a link that fails loses what is in flight; run a broker on this host with --upstream and --subscribe-upstream, and connect to it, for frames that are"
+        );
+    }
 
     let timer_values = backend.timer_values();
     let timer_sketch = backend.timer_sketch();
@@ -143,6 +153,7 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
             ExitCode::FAILURE
         }
         (_, Ended::Fatal) => ExitCode::FAILURE,
+        (Ok(()), Ended::Undelivered) => ExitCode::from(UNDELIVERED_EXIT_CODE),
     }
 }
 
@@ -365,15 +376,26 @@ impl Ingest {
                     .position(|l| l == level)
                     .unwrap_or(usize::from(u16::MAX)) as u16;
                 let header = frame.header();
-                let lost = self
+                match self
                     .sequences
-                    .observe(header.publisher, index, header.sequence, now);
+                    .observe(header.publisher, index, header.sequence, now)
+                {
+                    Observed::Duplicate => {
+                        stats.duplicate_frames.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    Observed::Late => {
+                        stats.late_frames.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Observed::New { lost } => {
+                        stats.lost_frames.fetch_add(lost, Ordering::Relaxed);
+                    }
+                }
                 let added = self.aggregator.ingest(&frame, now);
                 stats.frames.fetch_add(1, Ordering::Relaxed);
                 stats
                     .measurements
                     .fetch_add(added as u64, Ordering::Relaxed);
-                stats.lost_frames.fetch_add(lost, Ordering::Relaxed);
             }
             Err(e) => {
                 stats.malformed.fetch_add(1, Ordering::Relaxed);
@@ -482,6 +504,8 @@ fn log_totals(stats: &WorkerStats, signal: Option<&str>) {
         measurements = l(&stats.measurements),
         malformed = l(&stats.malformed),
         lost_frames = l(&stats.lost_frames),
+        late_frames = l(&stats.late_frames),
+        duplicate_frames = l(&stats.duplicate_frames),
         flushes = l(&stats.flushes),
         delivered_series = l(&stats.delivered_series),
         rejected_series = l(&stats.rejected_series),

@@ -19,6 +19,10 @@ pub struct WorkerStats {
     pub malformed: AtomicU64,
     /// Frames lost in transit, from sequence gaps.
     pub lost_frames: AtomicU64,
+    /// Of those, frames that arrived after all, late (and were taken).
+    pub late_frames: AtomicU64,
+    /// Frames received a second time (resent after a broker restart), dropped.
+    pub duplicate_frames: AtomicU64,
     /// Windows flushed with something in them.
     pub flushes: AtomicU64,
     /// Delivery attempts that failed.
@@ -43,6 +47,8 @@ impl WorkerStats {
             ("zibrato.worker.measurements", l(&self.measurements)),
             ("zibrato.worker.malformed", l(&self.malformed)),
             ("zibrato.worker.lost_frames", l(&self.lost_frames)),
+            ("zibrato.worker.late_frames", l(&self.late_frames)),
+            ("zibrato.worker.duplicate_frames", l(&self.duplicate_frames)),
             ("zibrato.worker.flushes", l(&self.flushes)),
             ("zibrato.worker.delivery_errors", l(&self.delivery_errors)),
             ("zibrato.worker.dropped_windows", l(&self.dropped_windows)),
@@ -58,7 +64,7 @@ impl WorkerStats {
 }
 
 /// How many counters [`WorkerStats`] reports.
-const TOTALS: usize = 11;
+const TOTALS: usize = 13;
 
 /// Turns the totals into per-window increases, as counter series of the level
 /// `zibrato`.
