@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde_json::Value as Json;
 use zibrato::Zibrato;
 use zibrato_testkit::{Daemon, Subscriber, free_ports, start_broker, start_console_json};
 
@@ -80,14 +79,7 @@ fn client(port: u16, grace: Duration) -> Zibrato {
 
 /// The sum of a counter over every window the workers printed.
 fn sum(workers: &[&Daemon], name: &str) -> i64 {
-    workers
-        .iter()
-        .flat_map(|w| w.output().lines().map(str::to_string).collect::<Vec<_>>())
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str::<Json>(&l).unwrap())
-        .filter(|o| o["name"] == name)
-        .map(|o| o["sum"].as_i64().unwrap_or(0))
-        .sum()
+    workers.iter().map(|w| w.console_sum(name)).sum()
 }
 
 /// A figure from a stopped broker's totals (its last log line).

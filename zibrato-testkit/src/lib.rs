@@ -4,6 +4,7 @@
 
 mod http;
 mod librato;
+mod netns;
 mod peers;
 mod pipeline;
 mod ports;
@@ -13,6 +14,7 @@ mod tools;
 
 pub use http::{HttpAnswer, http_get, http_request};
 pub use librato::{Answer, Key, LibratoStandIn, MAX_VALUE, Posted, TOO_FAR_IN_THE_PAST};
+pub use netns::{Host, Hosts};
 pub use peers::{Publisher, Subscriber, frame};
 pub use pipeline::{connected_client, start_broker, start_console_json, start_worker};
 pub use ports::free_ports;

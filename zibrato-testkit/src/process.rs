@@ -141,16 +141,41 @@ impl Daemon {
     /// A figure from a stopped broker's totals (its `broker totals` log line), such as
     /// `dropped_malformed`; panics, with the output, if there is none.
     pub fn broker_total(&self, field: &str) -> u64 {
+        self.logged("broker totals", field)
+    }
+
+    /// A figure from a stopped worker's totals (its `worker stopped` log line), such as
+    /// `lost_frames`; panics, with the output, if there is none.
+    pub fn worker_total(&self, field: &str) -> u64 {
+        self.logged("worker stopped", field)
+    }
+
+    /// The number `field=N` on the last line that contains `marker`; panics, with the
+    /// output, if there is none.
+    pub fn logged(&self, marker: &str, field: &str) -> u64 {
         let output = self.output();
         output
             .lines()
-            .find(|l| l.contains("broker totals"))
+            .rev()
+            .find(|l| l.contains(marker))
             .and_then(|l| {
                 l.split_whitespace()
                     .find_map(|w| w.strip_prefix(&format!("{field}=")))
             })
             .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {field} in the broker's totals:\n{output}"))
+            .unwrap_or_else(|| panic!("no {field} on a {marker:?} line:\n{output}"))
+    }
+
+    /// The sum of the counter `name` over every window a console worker printed as
+    /// JSON (`--format json`).
+    pub fn console_sum(&self, name: &str) -> i64 {
+        self.output()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|o| o["name"] == name)
+            .map(|o| o["sum"].as_i64().unwrap_or(0))
+            .sum()
     }
 
     /// Sends `signal` (`TERM`, `INT`, `QUIT`, …) with the `kill` command.

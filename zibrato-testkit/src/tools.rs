@@ -70,7 +70,7 @@ pub fn require_libfaketime() -> Option<std::path::PathBuf> {
         .flatten()
 }
 
-fn present_or_skip(ok: bool, tool: &str, install_hint: &str) -> bool {
+pub(crate) fn present_or_skip(ok: bool, tool: &str, install_hint: &str) -> bool {
     if ok {
         return true;
     }
