@@ -156,7 +156,7 @@ fn main() {
         let mut proxy = Vec::new();
         let mut broker = Vec::new();
         for trial in 0..TRIALS {
-            let port = 31_000 + (measurements as u16 % 7) * 100 + trial as u16 * 4;
+            let port = 31_000 + (measurements as u16 % 7) * 100 + trial as u16 * 5;
             plain_proxy(port);
             thread::sleep(Duration::from_millis(50));
             proxy.push(drive(port, &frames, rounds));

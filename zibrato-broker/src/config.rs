@@ -62,7 +62,7 @@ pub struct Config {
     pub max_held_bytes: NonZeroU32,
 
     /// Address to receive device frames on as UDP datagrams, one frame per datagram
-    /// (e.g. 127.0.0.1:5552). Off unless given. UDP has no authentication: bind it to a
+    /// (e.g. 127.0.0.1:5560). Off unless given. UDP has no authentication: bind it to a
     /// trusted interface only.
     #[arg(long, env = "ZIBRATO_BROKER_UDP")]
     pub udp: Option<std::net::SocketAddr>,

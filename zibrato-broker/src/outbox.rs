@@ -111,18 +111,19 @@ impl<F: Deref<Target = [u8]>> Outbox<F> {
     }
 
     /// Offers a frame that a subscriber wants (`wanted`) or not: given back when
-    /// wanted or unwanted, kept when its level is within its grace at `now` (never
-    /// kept when `now` is `None`: a frame nobody should wait for).
+    /// wanted or unwanted, kept when its level is within its grace at the time `now`
+    /// gives (never kept when it gives `None`: a frame nobody should wait for). `now`
+    /// is called only for a frame nobody wants, off the path of the others.
     pub(crate) fn offer(
         &mut self,
         entry: Entry<F>,
         wanted: bool,
-        now: Option<Instant>,
+        now: impl FnOnce() -> Option<Instant>,
     ) -> Offered<F> {
         if wanted {
             return Offered::Wanted(entry);
         }
-        match now.and_then(|now| self.grace.keep(entry.topic(), now)) {
+        match now().and_then(|now| self.grace.keep(entry.topic(), now)) {
             Some(keep) => {
                 self.bytes += entry.cost();
                 self.held.push_back((entry, keep));
@@ -332,19 +333,19 @@ mod tests {
         let start = Instant::now();
         let mut o = outbox(start);
         assert!(matches!(
-            o.offer(entry(b"a\0", 1), true, Some(start)),
+            o.offer(entry(b"a\0", 1), true, || Some(start)),
             Offered::Wanted(_)
         ));
         assert!(matches!(
-            o.offer(entry(b"a\0", 2), false, Some(start)),
+            o.offer(entry(b"a\0", 2), false, || Some(start)),
             Offered::Held
         ));
         assert!(matches!(
-            o.offer(entry(b"b\0", 3), false, Some(start)),
+            o.offer(entry(b"b\0", 3), false, || Some(start)),
             Offered::Held
         ));
         assert!(matches!(
-            o.offer(entry(b"a\0", 4), false, Some(start)),
+            o.offer(entry(b"a\0", 4), false, || Some(start)),
             Offered::Held
         ));
         o.want(b"a\0");
@@ -361,13 +362,13 @@ mod tests {
             (Tally::one(2), Tally::default())
         );
         assert!(matches!(
-            o.offer(entry(b"c\0", 5), false, Some(later)),
+            o.offer(entry(b"c\0", 5), false, || Some(later)),
             Offered::Unwanted(_)
         ));
         // A level that lost its subscriber is held, and lost when the grace runs out.
         assert!(o.unwant(b"c\0", later));
         assert!(matches!(
-            o.offer(entry(b"c\0", 6), false, Some(later)),
+            o.offer(entry(b"c\0", 6), false, || Some(later)),
             Offered::Held
         ));
         let dropped = o.expire(later + Duration::from_secs(10));
@@ -419,7 +420,7 @@ mod tests {
         o.next_to_send();
         o.sent();
         assert!(matches!(
-            o.offer(entry(b"b\0", 3), false, Some(start)),
+            o.offer(entry(b"b\0", 3), false, || Some(start)),
             Offered::Held
         ));
         o.queue(entry(b"a\0", 7));
@@ -436,12 +437,12 @@ mod tests {
         let start = Instant::now();
         let mut o = outbox(start);
         assert!(matches!(
-            o.offer(entry(b"a\0", 1), false, Some(start)),
+            o.offer(entry(b"a\0", 1), false, || Some(start)),
             Offered::Held
         ));
         o.unwant(b"b\0", start);
         assert!(matches!(
-            o.offer(entry(b"b\0", 2), false, Some(start)),
+            o.offer(entry(b"b\0", 2), false, || Some(start)),
             Offered::Held
         ));
         o.queue(entry(b"c\0", 3));

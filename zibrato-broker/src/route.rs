@@ -24,15 +24,15 @@ impl Broker {
         measurements: u64,
         hold: bool,
     ) {
-        let now = Instant::now();
-        let hold_at = hold.then_some(now);
         let arrival = self.arrivals;
         self.arrivals += 1;
         let to_upstream = self.upstream.is_some() && origin != Origin::Upstream;
-        let to_relays = self
-            .relays
-            .iter()
-            .any(|(id, _)| origin != Origin::Relay(id));
+        // A broker with no linked brokers (most of them) pays one length check here.
+        let to_relays = self.relays.len() > 0
+            && self
+                .relays
+                .iter()
+                .any(|(id, _)| origin != Origin::Relay(id));
         if to_upstream || to_relays {
             // One copy, shared by every link that keeps it until acknowledged.
             let shared: Shared = Arc::from(&msg[..]);
@@ -45,7 +45,7 @@ impl Broker {
             if to_upstream {
                 if let Some(upstream) = &mut self.upstream {
                     self.stats.upstream.offered.add(Tally::one(measurements));
-                    if upstream.peer.offer(entry(), hold_at).is_some() {
+                    if upstream.peer.offer(entry(), hold).is_some() {
                         self.stats.upstream.unwanted.add(Tally::one(measurements));
                     }
                 }
@@ -55,13 +55,13 @@ impl Broker {
                     continue;
                 }
                 self.stats.relays.offered.add(Tally::one(measurements));
-                if session.peer.offer(entry(), hold_at).is_some() {
+                if session.peer.offer(entry(), hold).is_some() {
                     self.stats.relays.unwanted.add(Tally::one(measurements));
                 }
             }
             self.bound_replay();
         }
-        self.offer_to_workers(msg, topic_len, measurements, arrival, hold_at);
+        self.offer_to_workers(msg, topic_len, measurements, arrival, hold);
     }
 
     fn offer_to_workers(
@@ -70,7 +70,7 @@ impl Broker {
         topic_len: usize,
         measurements: u64,
         arrival: u64,
-        hold_at: Option<Instant>,
+        hold: bool,
     ) {
         self.stats.workers.offered.add(Tally::one(measurements));
         let entry = Entry {
@@ -80,7 +80,11 @@ impl Broker {
             arrival,
         };
         let wanted = self.workers.subscriptions.topics().wants(entry.topic());
-        match self.workers.outbox.offer(entry, wanted, hold_at) {
+        match self
+            .workers
+            .outbox
+            .offer(entry, wanted, || hold.then(Instant::now))
+        {
             Offered::Wanted(entry) => self.send_to_workers(entry),
             Offered::Held => {
                 while self.workers.outbox.bytes() > self.workers.max_held {

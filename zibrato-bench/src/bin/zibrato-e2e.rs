@@ -290,7 +290,11 @@ fn run_rate(cli: &Cli, stream: &[Event], names: &[String], rate: f64) -> Run {
     let broker_log = broker.output();
     run.aggregated = logged(&worker_log, "worker stopped", "measurements");
     run.lost_frames = logged(&worker_log, "worker stopped", "lost_frames");
-    run.forwarded = logged(&broker_log, "broker totals", "measurements_out");
+    run.forwarded = logged(
+        &broker_log,
+        "broker totals",
+        "workers_delivered_measurements",
+    );
     let mut latency = std::mem::take(&mut *latencies.lock().unwrap());
     latency.sort_unstable();
     run.latency_ns = latency;

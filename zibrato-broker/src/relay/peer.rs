@@ -80,14 +80,10 @@ impl Peer {
     }
 
     /// Offers a frame to the peer: queued if it wants the level, held within the grace
-    /// at `now` (see [`Outbox::offer`]), or given back as unwanted.
-    pub(crate) fn offer(
-        &mut self,
-        entry: Entry<Shared>,
-        now: Option<Instant>,
-    ) -> Option<Entry<Shared>> {
+    /// (see [`Outbox::offer`]), or given back as unwanted.
+    pub(crate) fn offer(&mut self, entry: Entry<Shared>, hold: bool) -> Option<Entry<Shared>> {
         let wanted = self.wants.wants(entry.topic());
-        match self.outbox.offer(entry, wanted, now) {
+        match self.outbox.offer(entry, wanted, || hold.then(Instant::now)) {
             Offered::Wanted(entry) => {
                 self.outbox.queue(entry);
                 None
