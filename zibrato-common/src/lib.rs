@@ -21,6 +21,8 @@
 //! * `daemon` (default): [`init_logging`], [`Shutdown`] and [`exit_on_panic`]. Without it the crate has
 //!   no dependency but the wire format, for libraries that only publish self-metrics.
 
+#[cfg(feature = "zmq")]
+pub mod curve;
 mod identity;
 #[cfg(feature = "daemon")]
 mod logging;
@@ -29,6 +31,8 @@ mod monitor;
 #[cfg(feature = "daemon")]
 mod panic;
 mod ratelimit;
+#[cfg(feature = "daemon")]
+mod reload;
 #[cfg(feature = "daemon")]
 mod shutdown;
 mod telemetry;
@@ -43,6 +47,8 @@ pub use monitor::SocketMonitor;
 #[cfg(feature = "daemon")]
 pub use panic::{PANIC_EXIT_CODE, exit_on_panic};
 pub use ratelimit::RateLimiter;
+#[cfg(feature = "daemon")]
+pub use reload::Reload;
 #[cfg(feature = "daemon")]
 pub use shutdown::{FORCED_EXIT_CODE, Shutdown};
 pub use telemetry::{SELF_METRICS_LEVEL, Telemetry};
