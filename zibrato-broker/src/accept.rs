@@ -21,11 +21,13 @@ pub enum DropReason {
     /// A frame a linked broker sent again that this broker already had (a resend after
     /// a reconnect): dropped so nothing is forwarded twice.
     Duplicate,
+    /// A frame from a connection whose CURVE key was revoked (SIGHUP) since it came in.
+    Revoked,
 }
 
 impl DropReason {
     /// Every reason, in the order of [`DropReason::index`].
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         DropReason::NotZibrato,
         DropReason::UnknownVersion,
         DropReason::Malformed,
@@ -33,6 +35,7 @@ impl DropReason {
         DropReason::Oversized,
         DropReason::BadFraming,
         DropReason::Duplicate,
+        DropReason::Revoked,
     ];
 
     /// The reason's name in logs and metric names.
@@ -45,6 +48,7 @@ impl DropReason {
             DropReason::Oversized => "oversized",
             DropReason::BadFraming => "bad_framing",
             DropReason::Duplicate => "duplicate",
+            DropReason::Revoked => "revoked",
         }
     }
 

@@ -2,20 +2,21 @@
 
 use std::net::IpAddr;
 use std::num::{NonZeroU32, NonZeroU64};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
 use zibrato_common::parse_seconds;
 use zibrato_wire::limits::MAX_FRAME_LEN;
 
-/// Receives measurement frames from publishers on PORT, validates each one, and
-/// forwards it to the workers on PORT+1 that subscribe to its level. Other brokers
-/// link to PORT+2 (acknowledged links, for a fleet of hosts).
+/// The broker's settings: its command line, with an environment variable for every
+/// flag (see `zibrato-broker --help`).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "zibrato-broker", version, about, long_about = None)]
 pub struct Config {
-    /// Address to bind both ports on. Loopback by default: expose the broker to other
-    /// hosts on purpose, with an address of this host's.
+    /// Address to bind the three ports on. Loopback by default: expose the broker to
+    /// other hosts on purpose, with an address of this host's, and with keys
+    /// (--curve-secret-file, --curve-allow), or say --insecure.
     #[arg(long, env = "ZIBRATO_BROKER_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
 
@@ -126,6 +127,32 @@ pub struct Config {
     #[arg(long, env = "ZIBRATO_SOURCE")]
     pub source: Option<String>,
 
+    /// This broker's secret key (a certificate from `zibrato-broker keygen`, readable by
+    /// its owner only; never the key itself on the command line). With --curve-allow,
+    /// its three ports become CURVE servers: encrypted, and only peers whose public key
+    /// is allowed get in. With --upstream-key, its --upstream link presents this key.
+    #[arg(long, env = "ZIBRATO_CURVE_SECRET_FILE")]
+    pub curve_secret_file: Option<PathBuf>,
+
+    /// The public keys allowed to connect to this broker's ports: a directory of public
+    /// certificates (`*.key`), or a file of keys (one per line, 40 Z85 characters).
+    /// Needs --curve-secret-file. Reread on SIGHUP; a peer whose key was removed gets
+    /// nothing more through.
+    #[arg(long, env = "ZIBRATO_CURVE_ALLOW", requires = "curve_secret_file")]
+    pub curve_allow: Option<PathBuf>,
+
+    /// The --upstream broker's public key, pinned: its 40 Z85 characters or its public
+    /// certificate's path. Needs --curve-secret-file (the key this broker presents).
+    /// An upstream off this host without it needs --insecure.
+    #[arg(long, env = "ZIBRATO_UPSTREAM_KEY", requires_all = ["upstream", "curve_secret_file"])]
+    pub upstream_key: Option<String>,
+
+    /// Bind an address other hosts can reach, or link to an upstream on another host,
+    /// without keys: anyone who reaches the ports can then publish any level and read
+    /// every one, and the measurements cross the network in plain text.
+    #[arg(long, env = "ZIBRATO_INSECURE")]
+    pub insecure: bool,
+
     /// Log filter: error, warn, info, debug or trace.
     #[arg(long, env = "ZIBRATO_LOG", default_value = "info")]
     pub log_level: String,
@@ -157,6 +184,12 @@ impl Config {
     /// Where other brokers link to, as a ZeroMQ endpoint.
     pub fn relay_endpoint(&self) -> String {
         endpoint(self.host, self.relay_port())
+    }
+
+    /// The upstream broker's host, from `--upstream tcp://HOST:PORT`.
+    pub fn upstream_host(&self) -> Option<&str> {
+        let rest = self.upstream.as_deref()?.strip_prefix("tcp://")?;
+        rest.rsplit_once(':').map(|(host, _)| host)
     }
 
     /// This broker's name on its upstream link.
@@ -255,6 +288,11 @@ mod tests {
         assert!(err(&["b", "--port", "65534"]).contains("no room for the worker port"));
         assert!(err(&["b", "--max-subscriptions", "5000"]).contains("4096"));
         assert!(err(&["b", "--subscribe-upstream"]).contains("--upstream"));
+        assert!(err(&["b", "--curve-allow", "k"]).contains("--curve-secret-file"));
+        assert!(
+            err(&["b", "--upstream-key", "k", "--upstream", "tcp://a:1"])
+                .contains("--curve-secret-file")
+        );
         assert!(err(&["b", "--host", "localhost"]).contains("invalid IP address"));
         assert!(err(&["b", "--upstream", "udp://x:1"]).contains("tcp://HOST:PORT"));
         assert!(err(&["b", "--stats-interval", "0"]).contains("more than 0"));

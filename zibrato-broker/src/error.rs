@@ -38,6 +38,18 @@ pub enum BrokerError {
         /// Why it failed.
         reason: String,
     },
+    /// A port other hosts can reach, or a link to another host, without keys and
+    /// without `--insecure`.
+    #[error(
+        "refusing to {what} without keys: anyone who reaches it could publish any level and read every one, and measurements would cross the network in plain text. Give --curve-secret-file and --curve-allow (make keys with `zibrato-broker keygen NAME`), with --upstream-key for an upstream, or say --insecure"
+    )]
+    Insecure {
+        /// What was asked.
+        what: String,
+    },
+    /// A key file is missing, exposed or malformed, or libzmq has no CURVE.
+    #[error("{0}")]
+    Keys(zibrato_common::curve::KeyError),
     /// Any other ZeroMQ failure.
     #[error("zeromq failed to {action}: {source}")]
     Zmq {

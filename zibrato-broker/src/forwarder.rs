@@ -2,19 +2,24 @@
 //! out to workers and linked brokers; what each side wants the other way.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tracing::warn;
-use zibrato_common::{RateLimiter, Shutdown, SocketMonitor, Telemetry, later};
+use zibrato_common::{RateLimiter, Reload, Shutdown, SocketMonitor, Telemetry, later};
 
 use crate::config::Config;
 use crate::grace::Grace;
 use crate::ingress::{self, Counters, Sources};
-use crate::outbox::{Outbox, Tally};
-use crate::relay::{Event, Peer, Sessions, Upstream, upstream};
+use crate::intake::Inlet;
+use crate::keys::Keys;
+use crate::outbox::Outbox;
+use crate::relay::{Peer, Sessions, Upstream, upstream};
+use crate::security::Port;
 use crate::subscriptions::Subscriptions;
 use crate::topics::Demand;
-use crate::{BrokerError, BrokerStats, DropReason, Stopped, accept};
+use crate::zap::Zap;
+use crate::{BrokerError, BrokerStats, DropReason, Stopped};
 
 /// At most this many messages are read from one socket before the loop looks at the
 /// others, the monitors and the clock again, so a flood cannot starve them.
@@ -55,7 +60,15 @@ pub(crate) struct Workers {
 
 /// A bound broker, ready to [`run`](Broker::run).
 pub struct Broker {
-    _context: zmq::Context,
+    pub(crate) context: zmq::Context,
+    /// How it was started (the worker port is bound again from it on a revocation).
+    pub(crate) config: Config,
+    /// Its keys, when its ports are CURVE servers.
+    pub(crate) keys: Option<Keys>,
+    /// The ZAP handler, with keys.
+    pub(crate) zap: Option<Zap>,
+    /// SIGHUP, when the broker runs as a daemon.
+    reload: Option<Reload>,
     pub(crate) publishers: zmq::Socket,
     pub(crate) workers: Workers,
     pub(crate) upstream: Option<Upstream>,
@@ -63,14 +76,15 @@ pub struct Broker {
     pub(crate) demand: Demand,
     pub(crate) publisher_monitor: SocketMonitor,
     pub(crate) worker_monitor: SocketMonitor,
+    pub(crate) relay_monitor: SocketMonitor,
     /// `--max-frame-bytes`.
-    max_frame: usize,
+    pub(crate) max_frame: usize,
     /// `--max-replay-bytes`.
     pub(crate) max_replay: usize,
     /// `--shutdown-timeout`.
     pub(crate) shutdown_timeout: Duration,
     /// Where device frames (`--udp`, `--stream`) arrive from the ingress threads.
-    devices: Option<zmq::Socket>,
+    pub(crate) devices: Option<zmq::Socket>,
     /// The ingress threads' framing drops, folded into `stats` when reported.
     pub(crate) ingress: Arc<Counters>,
     /// How much of those was folded in already: (oversized, bad framing).
@@ -80,9 +94,10 @@ pub struct Broker {
     stats_interval: Duration,
     /// The order frames arrive in, so the oldest is dropped first at a bound.
     pub(crate) arrivals: u64,
-    limiters: Vec<RateLimiter>,
+    pub(crate) limiters: Vec<RateLimiter>,
     pub(crate) refusal_log: RateLimiter,
     pub(crate) full_log: RateLimiter,
+    pub(crate) handshake_log: RateLimiter,
 }
 
 /// What a poll found readable.
@@ -95,6 +110,7 @@ struct Ready {
     upstream_monitor: bool,
     publisher_monitor: bool,
     worker_monitor: bool,
+    relay_monitor: bool,
     devices: bool,
 }
 
@@ -107,9 +123,16 @@ impl Broker {
     /// [`BrokerError::PortInUse`] and the other variants, naming what failed.
     pub fn bind(config: &Config) -> Result<Self, BrokerError> {
         let context = zmq::Context::new();
-        let publishers = crate::sockets::publishers(&context, config)?;
-        let worker_socket = crate::sockets::workers(&context, config)?;
-        let relay_socket = crate::sockets::relays(&context, config)?;
+        let keys = Keys::load(config)?;
+        // The ZAP handler answers before the first CURVE peer can connect.
+        let zap = match keys.as_ref().and_then(|k| k.ports.as_ref()) {
+            Some(ports) => Some(crate::zap::start(&context, ports.allowed.clone())?),
+            None => None,
+        };
+        let pair = keys.as_ref().and_then(Keys::serving);
+        let publishers = crate::sockets::publishers(&context, config, pair)?;
+        let worker_socket = crate::sockets::workers(&context, config, pair)?;
+        let relay_socket = crate::sockets::relays(&context, config, pair)?;
         let now = Instant::now();
         let max_topics = config.max_subscriptions.get() as usize;
         let grace = || Grace::new(config.grace, max_topics, now);
@@ -122,6 +145,9 @@ impl Broker {
                     pull: config.subscribe_upstream,
                     max_wants: max_topics,
                     hwm: config.worker_hwm.get() as i32,
+                    keys: keys
+                        .as_ref()
+                        .and_then(|k| k.upstream.map(|server| (k.pair.clone(), server))),
                 },
                 Peer::new(Outbox::new(grace())),
             )?),
@@ -148,6 +174,7 @@ impl Broker {
         };
         let publisher_monitor = crate::sockets::monitor(&context, &publishers, "broker-frontend")?;
         let worker_monitor = crate::sockets::monitor(&context, &worker_socket, "broker-backend")?;
+        let relay_monitor = crate::sockets::monitor(&context, &relay_socket, "broker-relays")?;
         let source = config
             .source
             .clone()
@@ -172,6 +199,7 @@ impl Broker {
             demand: Demand::default(),
             publisher_monitor,
             worker_monitor,
+            relay_monitor,
             max_frame: config.max_frame_bytes.get() as usize,
             max_replay: usize::try_from(config.max_replay_bytes.get()).unwrap_or(usize::MAX),
             shutdown_timeout: config.shutdown_timeout,
@@ -185,8 +213,18 @@ impl Broker {
             limiters: DropReason::ALL.iter().map(|_| log()).collect(),
             refusal_log: log(),
             full_log: log(),
-            _context: context,
+            handshake_log: log(),
+            context,
+            config: config.clone(),
+            keys,
+            zap,
+            reload: None,
         })
+    }
+
+    /// Rereads the allowed keys when `reload` is raised (SIGHUP, in the daemon).
+    pub fn reload_on(&mut self, reload: Reload) {
+        self.reload = Some(reload);
     }
 
     /// The totals so far.
@@ -209,7 +247,7 @@ impl Broker {
             self.step(timeout)?;
             let now = Instant::now();
             if now >= next_tick {
-                self.tick(now);
+                self.tick(now)?;
                 next_tick = now + TICK;
             }
             if now >= next_stats {
@@ -238,7 +276,8 @@ impl Broker {
         }
         if ready.relays {
             let mut events = Vec::new();
-            self.relays.read(&self.demand, now, &mut events)?;
+            self.relays
+                .read(&self.demand, self.keys.as_ref(), now, &mut events)?;
             for (id, event) in events {
                 self.handle(Origin::Relay(id), Destination::Relay(id), event);
             }
@@ -256,10 +295,13 @@ impl Broker {
             self.read_subscriptions()?;
         }
         if ready.publisher_monitor {
-            self.read_monitor(true)?;
+            self.read_monitor(Port::Publishers)?;
         }
         if ready.worker_monitor {
-            self.read_monitor(false)?;
+            self.read_monitor(Port::Workers)?;
+        }
+        if ready.relay_monitor {
+            self.read_monitor(Port::Relays)?;
         }
         self.pump(now);
         Ok(())
@@ -275,8 +317,22 @@ impl Broker {
         self.relays.acknowledge();
     }
 
-    /// What runs every [`TICK`]: graces, forgotten links, hellos not answered.
-    fn tick(&mut self, now: Instant) {
+    /// What runs every [`TICK`]: graces, forgotten links, hellos not answered, a
+    /// reload asked for.
+    fn tick(&mut self, now: Instant) -> Result<(), BrokerError> {
+        if self
+            .zap
+            .as_ref()
+            .is_some_and(|z| z.failed.load(Ordering::Relaxed))
+        {
+            return Err(BrokerError::Ingress {
+                what: "authenticate CURVE peers".into(),
+                reason: "the ZAP handler failed (see above)".into(),
+            });
+        }
+        if self.reload.as_ref().is_some_and(Reload::take) {
+            self.reload_keys()?;
+        }
         self.expire(now);
         if let Some(upstream) = &mut self.upstream {
             upstream.tick(&self.demand, now);
@@ -289,6 +345,7 @@ impl Broker {
                 self.interest_changed(Destination::Relay(gone.id), &topic, false);
             }
         }
+        Ok(())
     }
 
     /// Which sockets are readable.
@@ -299,6 +356,7 @@ impl Broker {
             self.relays.socket().as_poll_item(zmq::POLLIN),
             self.publisher_monitor.socket().as_poll_item(zmq::POLLIN),
             self.worker_monitor.socket().as_poll_item(zmq::POLLIN),
+            self.relay_monitor.socket().as_poll_item(zmq::POLLIN),
         ];
         if let Some(upstream) = &self.upstream {
             items.push(upstream.socket().as_poll_item(zmq::POLLIN));
@@ -325,118 +383,10 @@ impl Broker {
             relays: readable(2),
             publisher_monitor: readable(3),
             worker_monitor: readable(4),
-            upstream: linked && readable(5),
-            upstream_monitor: linked && readable(6),
+            relay_monitor: readable(5),
+            upstream: linked && readable(6),
+            upstream_monitor: linked && readable(7),
             devices: devices_at.is_some_and(readable),
         })
     }
-
-    fn read_frames(&mut self, from: Inlet) -> Result<(), BrokerError> {
-        for _ in 0..BATCH {
-            let socket = match (from, &self.devices) {
-                (Inlet::Devices, Some(devices)) => devices,
-                (Inlet::Devices, None) => return Ok(()),
-                (Inlet::Publishers, _) => &self.publishers,
-            };
-            let mut msg = zmq::Message::new();
-            match socket.recv(&mut msg, zmq::DONTWAIT) {
-                Ok(()) => {}
-                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => return Ok(()),
-                Err(source) => {
-                    return Err(BrokerError::Zmq {
-                        action: "receive a frame",
-                        source,
-                    });
-                }
-            }
-            if msg.get_more() {
-                crate::sockets::rest(socket, &msg)?;
-                self.stats.frames_in += 1;
-                self.drop_frame(DropReason::Multipart, None);
-                continue;
-            }
-            self.take_frame(Origin::Local, msg);
-        }
-        Ok(())
-    }
-
-    /// Validates a frame and routes it, or drops and counts it.
-    pub(crate) fn take_frame(&mut self, origin: Origin, msg: zmq::Message) {
-        self.stats.frames_in += 1;
-        if msg.len() > self.max_frame {
-            self.drop_frame(DropReason::Oversized, None);
-            return;
-        }
-        match accept(&msg) {
-            Ok(accepted) => {
-                let measurements = accepted.measurements as u64;
-                self.stats.accepted.add(Tally::one(measurements));
-                // A valid frame starts with its topic: the level and a zero byte.
-                let topic_len = msg.iter().position(|&b| b == 0).map_or(0, |p| p + 1);
-                self.route(origin, msg, topic_len, measurements, true);
-            }
-            Err(error) => self.drop_frame(DropReason::of(error), Some(error)),
-        }
-    }
-
-    /// Acts on what a linked broker did.
-    fn handle(&mut self, origin: Origin, destination: Destination, event: Event) {
-        match event {
-            Event::Frame { frame, gap } => {
-                self.stats.relay_frames_in += 1;
-                self.stats.relay_gaps += gap;
-                self.take_frame(origin, frame);
-            }
-            Event::Duplicate => {
-                self.stats.relay_frames_in += 1;
-                self.stats.frames_in += 1;
-                self.drop_frame(DropReason::Duplicate, None);
-            }
-            Event::Wants { topic, wanted } => self.interest_changed(destination, &topic, wanted),
-            Event::Acked(tally) => self.outcome(destination).delivered.add(tally),
-            Event::Refused(why) => {
-                self.stats.relay_refused += 1;
-                if let Some(suppressed) = self.refusal_log.check() {
-                    warn!(
-                        suppressed,
-                        total = self.stats.relay_refused,
-                        "refused on a relay link: {why}"
-                    );
-                }
-            }
-        }
-    }
-
-    pub(crate) fn drop_frame(&mut self, reason: DropReason, error: Option<zibrato_wire::Error>) {
-        self.stats.dropped[reason.index()] += 1;
-        if reason == DropReason::Duplicate {
-            // Expected after every reconnect: counted, not worth a warning.
-            return;
-        }
-        if let Some(suppressed) = self.limiters[reason.index()].check() {
-            let error = match (error, reason) {
-                (Some(error), _) => error.to_string(),
-                (None, DropReason::Oversized) => {
-                    format!("a frame over --max-frame-bytes ({} bytes)", self.max_frame)
-                }
-                (None, _) => "multipart message".into(),
-            };
-            warn!(
-                reason = reason.as_str(),
-                %error,
-                suppressed,
-                total = self.stats.dropped(reason),
-                "dropped a frame"
-            );
-        }
-    }
-}
-
-/// Where frames come in from this host.
-#[derive(Debug, Clone, Copy)]
-enum Inlet {
-    /// Publishers over ZeroMQ.
-    Publishers,
-    /// Devices over UDP or a stream, through the ingress threads.
-    Devices,
 }

@@ -210,8 +210,9 @@ impl<F: Deref<Target = [u8]>> Outbox<F> {
         done
     }
 
-    /// Drops the oldest frame, wherever it waits (to stay within a bound).
-    pub(crate) fn pop_oldest(&mut self) -> Option<Entry<F>> {
+    /// Drops the oldest frame, wherever it waits (to stay within a bound), with why it
+    /// was held when it was (`None`: it was wanted).
+    pub(crate) fn pop_oldest(&mut self) -> Option<(Entry<F>, Option<Keep>)> {
         let held = self.held.front().map(|(e, _)| e.arrival);
         let ready = self.ready.front().map(|e| e.arrival);
         let unacked = self.unacked.front().map(|(_, e)| e.arrival);
@@ -220,16 +221,16 @@ impl<F: Deref<Target = [u8]>> Outbox<F> {
             .enumerate()
             .filter_map(|(i, a)| a.map(|a| (a, i)))
             .min()?;
-        let entry = match oldest.1 {
-            0 => self.held.pop_front().map(|(e, _)| e),
-            1 => self.ready.pop_front(),
+        let (entry, keep) = match oldest.1 {
+            0 => self.held.pop_front().map(|(e, k)| (e, Some(k))),
+            1 => self.ready.pop_front().map(|e| (e, None)),
             _ => {
                 self.sent = self.sent.saturating_sub(1);
-                self.unacked.pop_front().map(|(_, e)| e)
+                self.unacked.pop_front().map(|(_, e)| (e, None))
             }
         }?;
         self.bytes -= entry.cost();
-        Some(entry)
+        Some((entry, keep))
     }
 
     /// Drops held frames whose level's grace has run out.
@@ -424,10 +425,14 @@ mod tests {
             Offered::Held
         ));
         o.queue(entry(b"a\0", 7));
-        let order: Vec<u64> = std::iter::from_fn(|| o.pop_oldest())
-            .map(|e| e.arrival)
+        let order: Vec<(u64, Option<Keep>)> = std::iter::from_fn(|| o.pop_oldest())
+            .map(|(e, keep)| (e.arrival, keep))
             .collect();
-        assert_eq!(order, [3, 5, 7]);
+        assert_eq!(
+            order,
+            [(3, Some(Keep::StartUp)), (5, None), (7, None)],
+            "a frame held since start-up was never wanted"
+        );
         assert_eq!(o.bytes(), 0);
         assert!(!o.has_unsent());
     }

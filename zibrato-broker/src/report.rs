@@ -9,30 +9,49 @@ use zmq::SocketEvent;
 use crate::forwarder::{Broker, Origin};
 use crate::outbox::Tally;
 use crate::relay::Upstream;
+use crate::security::Port;
 use crate::{BrokerError, DropReason};
 
 impl Broker {
-    pub(crate) fn read_monitor(&mut self, publishers: bool) -> Result<(), BrokerError> {
-        let monitor = if publishers {
-            &self.publisher_monitor
-        } else {
-            &self.worker_monitor
+    /// Counts a port's connections and the handshakes that failed there.
+    pub(crate) fn read_monitor(&mut self, port: Port) -> Result<(), BrokerError> {
+        let monitor = match port {
+            Port::Publishers => &self.publisher_monitor,
+            Port::Workers => &self.worker_monitor,
+            Port::Relays => &self.relay_monitor,
         };
         while let Some(event) = monitor
             .next_event()
             .map_err(BrokerError::zmq("read a socket event"))?
         {
             let s = &mut self.stats;
-            match (publishers, event) {
-                (true, SocketEvent::ACCEPTED) => s.publisher_connections += 1,
-                (true, SocketEvent::DISCONNECTED) => s.publisher_disconnections += 1,
-                (false, SocketEvent::ACCEPTED) => s.workers_connected += 1,
-                (false, SocketEvent::DISCONNECTED) => {
+            match (port, event) {
+                (Port::Publishers, SocketEvent::ACCEPTED) => s.publisher_connections += 1,
+                (Port::Publishers, SocketEvent::DISCONNECTED) => s.publisher_disconnections += 1,
+                (Port::Workers, SocketEvent::ACCEPTED) => s.workers_connected += 1,
+                (Port::Workers, SocketEvent::DISCONNECTED) => {
                     s.workers_connected = s.workers_connected.saturating_sub(1)
+                }
+                (
+                    _,
+                    SocketEvent::HANDSHAKE_FAILED_PROTOCOL
+                    | SocketEvent::HANDSHAKE_FAILED_NO_DETAIL,
+                ) => {
+                    s.handshake_failed[port as usize] += 1;
+                    if let Some(suppressed) = self.handshake_log.check() {
+                        // ZeroMQ reports a failed handshake with the port, not the peer's
+                        // address (a refused key is logged with it, by the ZAP handler).
+                        warn!(
+                            port = port.name(),
+                            suppressed,
+                            total = s.handshake_failed[port as usize],
+                            "a peer failed the handshake: no key, a wrong key for this broker, or not a Zibrato peer"
+                        );
+                    }
                 }
                 _ => {}
             }
-            debug!(publishers, ?event, "connection event");
+            debug!(?port, ?event, "connection event");
         }
         Ok(())
     }
@@ -66,6 +85,11 @@ impl Broker {
         self.stats.relays_connected = self.relays.connected() as u64;
         self.stats.upstream_up = u64::from(self.upstream.as_ref().is_some_and(Upstream::is_up));
         self.stats.subscriptions = self.workers.subscriptions.topics().len() as u64;
+        if let Some(zap) = &self.zap {
+            for (total, count) in self.stats.curve_refused.iter_mut().zip(zap.refused.iter()) {
+                *total = count.load(Ordering::Relaxed);
+            }
+        }
     }
 
     /// Publishes the self-metrics, as a frame of this broker's own; `hold`: kept for

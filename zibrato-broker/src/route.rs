@@ -8,6 +8,7 @@ use std::time::Instant;
 use tracing::warn;
 
 use crate::forwarder::{Broker, Destination, Origin};
+use crate::grace::Keep;
 use crate::outbox::{Entry, Offered, Tally};
 use crate::relay::Shared;
 use crate::telemetry::Outcome;
@@ -88,13 +89,17 @@ impl Broker {
             Offered::Wanted(entry) => self.send_to_workers(entry),
             Offered::Held => {
                 while self.workers.outbox.bytes() > self.workers.max_held {
-                    let Some(old) = self.workers.outbox.pop_oldest() else {
+                    let Some((old, keep)) = self.workers.outbox.pop_oldest() else {
                         break;
                     };
-                    self.stats
-                        .workers
-                        .dropped_full
-                        .add(Tally::one(old.measurements));
+                    let tally = Tally::one(old.measurements);
+                    if keep == Some(Keep::StartUp) {
+                        // Held only because the broker had just started: nobody ever
+                        // wanted it here.
+                        self.stats.workers.unwanted.add(tally);
+                        continue;
+                    }
+                    self.stats.workers.dropped_full.add(tally);
                     self.warn_full("frames held for absent workers passed --max-held-bytes; dropped the oldest");
                 }
             }
@@ -136,20 +141,23 @@ impl Broker {
                     .iter_mut()
                     .find(|(i, _)| *i == id)
                     .and_then(|(_, s)| s.peer.outbox.pop_oldest())
-                    .map(|e| (Destination::Relay(id), e.measurements)),
+                    .map(|(e, keep)| (Destination::Relay(id), e.measurements, keep)),
                 (_, Some(up)) => up
                     .peer
                     .outbox
                     .pop_oldest()
-                    .map(|e| (Destination::Upstream, e.measurements)),
+                    .map(|(e, keep)| (Destination::Upstream, e.measurements, keep)),
                 (_, None) => None,
             };
-            let Some((destination, measurements)) = dropped else {
+            let Some((destination, measurements, keep)) = dropped else {
                 return;
             };
-            self.outcome(destination)
-                .dropped_full
-                .add(Tally::one(measurements));
+            let tally = Tally::one(measurements);
+            if keep == Some(Keep::StartUp) {
+                self.outcome(destination).unwanted.add(tally);
+                continue;
+            }
+            self.outcome(destination).dropped_full.add(tally);
             self.warn_full(
                 "frames kept for linked brokers passed --max-replay-bytes; dropped the oldest",
             );

@@ -1,6 +1,7 @@
 //! The broker's sockets: how each is made, bound and watched.
 
 use zibrato_common::SocketMonitor;
+use zibrato_common::curve::KeyPair;
 use zibrato_wire::limits::MAX_FRAME_LEN;
 use zibrato_wire::relay::MAX_MESSAGE_LEN;
 use zmq::SocketEvent;
@@ -27,6 +28,7 @@ pub(crate) const RELAY_HEARTBEAT_TIMEOUT_MS: i32 = 4000;
 pub(crate) fn publishers(
     context: &zmq::Context,
     config: &Config,
+    keys: Option<&KeyPair>,
 ) -> Result<zmq::Socket, BrokerError> {
     let socket = context
         .socket(zmq::XSUB)
@@ -41,12 +43,17 @@ pub(crate) fn publishers(
         .set_rcvhwm(config.publisher_hwm.get() as i32)
         .map_err(BrokerError::zmq("set the publisher high-water mark"))?;
     prepare(&socket, config.host.is_ipv6())?;
+    secure(&socket, keys, "publishers")?;
     bind(&socket, config, config.port, "publisher")?;
     Ok(socket)
 }
 
 /// The worker port: an XPUB socket.
-pub(crate) fn workers(context: &zmq::Context, config: &Config) -> Result<zmq::Socket, BrokerError> {
+pub(crate) fn workers(
+    context: &zmq::Context,
+    config: &Config,
+    keys: Option<&KeyPair>,
+) -> Result<zmq::Socket, BrokerError> {
     let socket = context
         .socket(zmq::XPUB)
         .map_err(BrokerError::zmq("create the XPUB socket"))?;
@@ -59,12 +66,17 @@ pub(crate) fn workers(context: &zmq::Context, config: &Config) -> Result<zmq::So
         .set_maxmsgsize(MAX_SUBSCRIPTION_BYTES)
         .map_err(BrokerError::zmq("set the largest subscription"))?;
     prepare(&socket, config.host.is_ipv6())?;
+    secure(&socket, keys, "workers")?;
     bind(&socket, config, config.worker_port(), "worker")?;
     Ok(socket)
 }
 
 /// The relay port, where other brokers link to this one: a ROUTER socket.
-pub(crate) fn relays(context: &zmq::Context, config: &Config) -> Result<zmq::Socket, BrokerError> {
+pub(crate) fn relays(
+    context: &zmq::Context,
+    config: &Config,
+    keys: Option<&KeyPair>,
+) -> Result<zmq::Socket, BrokerError> {
     let socket = context
         .socket(zmq::ROUTER)
         .map_err(BrokerError::zmq("create the relay socket"))?;
@@ -77,6 +89,7 @@ pub(crate) fn relays(context: &zmq::Context, config: &Config) -> Result<zmq::Soc
     socket
         .set_ipv6(config.host.is_ipv6())
         .map_err(BrokerError::zmq("enable IPv6"))?;
+    secure(&socket, keys, "relays")?;
     bind(&socket, config, config.relay_port(), "relay")?;
     Ok(socket)
 }
@@ -104,6 +117,19 @@ pub(crate) fn prepare_relay(socket: &zmq::Socket, hwm: i32) -> Result<(), Broker
         .set_linger(0)
         .map_err(BrokerError::zmq("set linger"))?;
     Ok(())
+}
+
+/// With keys, makes `socket` a CURVE server whose peers the ZAP handler checks under
+/// `domain` (the port, in its logs and counts).
+fn secure(socket: &zmq::Socket, keys: Option<&KeyPair>, domain: &str) -> Result<(), BrokerError> {
+    let Some(keys) = keys else {
+        return Ok(());
+    };
+    keys.serve(socket)
+        .map_err(BrokerError::zmq("make the socket a CURVE server"))?;
+    socket
+        .set_zap_domain(domain)
+        .map_err(BrokerError::zmq("set the ZAP domain"))
 }
 
 /// Socket options every broker socket gets: linger bounded so shutdown never hangs,
@@ -141,13 +167,19 @@ fn bind(
     })
 }
 
-/// Watches a bound socket's connections.
+/// Watches a bound socket's connections, and the handshakes that fail (a peer without
+/// a key, with a wrong server key, or speaking something else).
 pub(crate) fn monitor(
     context: &zmq::Context,
     socket: &zmq::Socket,
     name: &str,
 ) -> Result<SocketMonitor, BrokerError> {
-    let events = [SocketEvent::ACCEPTED, SocketEvent::DISCONNECTED];
+    let events = [
+        SocketEvent::ACCEPTED,
+        SocketEvent::DISCONNECTED,
+        SocketEvent::HANDSHAKE_FAILED_PROTOCOL,
+        SocketEvent::HANDSHAKE_FAILED_NO_DETAIL,
+    ];
     SocketMonitor::attach(context, socket, name, &events)
         .map_err(|(action, source)| BrokerError::Zmq { action, source })
 }

@@ -61,6 +61,11 @@ impl Subscriptions {
         }
     }
 
+    /// Forgets `topic`, as if its last subscriber withdrew (the worker port was closed).
+    pub(crate) fn forget(&mut self, topic: &[u8]) {
+        self.topics.remove(topic);
+    }
+
     /// The topics subscribed now.
     pub(crate) fn topics(&self) -> &TopicSet {
         &self.topics

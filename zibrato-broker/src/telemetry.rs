@@ -3,6 +3,9 @@
 use crate::DropReason;
 use crate::outbox::Tally;
 
+/// The ports, as the counters per port name them.
+const PORTS: [&str; 3] = crate::zap::DOMAINS;
+
 /// What became of the frames offered to one destination. For each destination,
 ///
 /// `offered = delivered + unwanted + expired + dropped_full + dropped_at_shutdown +
@@ -111,6 +114,12 @@ pub struct BrokerStats {
     pub publisher_disconnections: u64,
     /// Workers connected now.
     pub workers_connected: u64,
+    /// Peers refused by their CURVE key (not in `--curve-allow`), per port:
+    /// publishers, workers, relays.
+    pub curve_refused: [u64; 3],
+    /// Handshakes that failed, per port (a peer without a key or with a wrong one for
+    /// this broker, or not speaking ZeroMQ's protocol).
+    pub handshake_failed: [u64; 3],
 }
 
 impl BrokerStats {
@@ -152,6 +161,10 @@ impl BrokerStats {
         ];
         for reason in DropReason::ALL {
             totals.push((format!("dropped_{}", reason.as_str()), self.dropped(reason)));
+        }
+        for (i, port) in PORTS.iter().enumerate() {
+            totals.push((format!("curve_refused_{port}"), self.curve_refused[i]));
+            totals.push((format!("handshake_failed_{port}"), self.handshake_failed[i]));
         }
         for (destination, outcome) in self.destinations() {
             for (name, tally) in outcome.named() {
@@ -196,6 +209,16 @@ impl BrokerStats {
             counters.push((
                 format!("zibrato.broker.dropped.{}", reason.as_str()),
                 self.dropped(reason),
+            ));
+        }
+        for (i, port) in PORTS.iter().enumerate() {
+            counters.push((
+                format!("zibrato.broker.curve_refused.{port}"),
+                self.curve_refused[i],
+            ));
+            counters.push((
+                format!("zibrato.broker.handshake_failed.{port}"),
+                self.handshake_failed[i],
             ));
         }
         for (destination, outcome) in self.destinations() {

@@ -10,6 +10,7 @@ use zibrato_wire::relay::{Ack, Message, Wants};
 use super::{Event, Peer, Received, encode};
 use crate::BrokerError;
 use crate::grace::Grace;
+use crate::keys::Keys;
 use crate::outbox::{Dropped, Outbox};
 use crate::sockets::Rest;
 use crate::topics::Demand;
@@ -35,6 +36,8 @@ pub(crate) struct Session {
     session: u64,
     /// Its connection now, if it has one.
     route: Option<Vec<u8>>,
+    /// The key its connection was let in with (CURVE), as the ZAP handler named it.
+    key: Option<String>,
     /// What this broker keeps for it, what it wants, what it sent.
     pub peer: Peer,
     last_heard: Instant,
@@ -104,6 +107,7 @@ impl Sessions {
     pub(crate) fn read(
         &mut self,
         demand: &Demand,
+        keys: Option<&Keys>,
         now: Instant,
         events: &mut Vec<(u64, Event)>,
     ) -> Result<(), BrokerError> {
@@ -127,16 +131,31 @@ impl Sessions {
                     .map_err(BrokerError::zmq("read from a relay link"))?;
             }
             let rest = crate::sockets::rest(&self.socket, &head)?;
-            self.take(&route, &head, rest, demand, now, events);
+            let key = head.gets("User-Id").map(str::to_string);
+            if let Some(keys) = keys {
+                if !keys.allows(key.as_deref()) {
+                    // Let in before its key was revoked: shut out from now on.
+                    let id = self.by_route.remove(&route[..]);
+                    if let Some(s) = id.and_then(|id| self.sessions.get_mut(&id)) {
+                        s.route = None;
+                    }
+                    let why = "a message from a connection whose key was revoked".to_string();
+                    events.push((id.unwrap_or(u64::MAX), Event::Refused(why)));
+                    continue;
+                }
+            }
+            self.take(&route, &head, rest, key, demand, now, events);
         }
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn take(
         &mut self,
         route: &[u8],
         head: &[u8],
         rest: Rest,
+        key: Option<String>,
         demand: &Demand,
         now: Instant,
         events: &mut Vec<(u64, Event)>,
@@ -165,6 +184,13 @@ impl Sessions {
                 return;
             }
             self.hello(route, name, session, ack, wants, demand, now, events);
+            if let Some(s) = self
+                .by_name
+                .get(name)
+                .and_then(|id| self.sessions.get_mut(id))
+            {
+                s.key = key;
+            }
             return;
         }
         let Some(id) = known else {
@@ -256,6 +282,7 @@ impl Sessions {
                         name: name.to_string(),
                         session,
                         route: None,
+                        key: None,
                         peer: Peer::new(Outbox::new(grace)),
                         last_heard: now,
                     },
@@ -373,6 +400,21 @@ impl Sessions {
                     .and_then(|()| self.socket.send(encode(&Message::Ack(ack)), zmq::DONTWAIT));
             }
         }
+    }
+
+    /// Shuts out the linked brokers whose key `allowed` no longer allows: nothing more
+    /// is sent to them (their messages are refused as they come). Returns their names.
+    pub(crate) fn revoke(&mut self, allowed: impl Fn(Option<&str>) -> bool) -> Vec<String> {
+        let mut revoked = Vec::new();
+        for s in self.sessions.values_mut() {
+            if s.route.is_some() && !allowed(s.key.as_deref()) {
+                if let Some(route) = s.route.take() {
+                    self.by_route.remove(&route);
+                }
+                revoked.push(s.name.clone());
+            }
+        }
+        revoked
     }
 
     /// Forgets the linked brokers not heard from for `--relay-expiry`: what was kept

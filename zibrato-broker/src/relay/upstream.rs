@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
+use zibrato_common::curve::{KeyPair, PublicKey};
 use zibrato_common::{RateLimiter, SocketMonitor};
 use zibrato_wire::relay::{Ack, Message, Wants};
 use zmq::SocketEvent;
@@ -38,6 +39,8 @@ pub(crate) struct Settings<'a> {
     pub max_wants: usize,
     /// Frames ZeroMQ may queue on the link; the outbox holds the rest.
     pub hwm: i32,
+    /// This broker's keys and the upstream's public key, for a CURVE link.
+    pub keys: Option<(KeyPair, PublicKey)>,
 }
 
 /// The link to the upstream broker.
@@ -71,6 +74,10 @@ impl Upstream {
             .socket(zmq::DEALER)
             .map_err(BrokerError::zmq("create the upstream socket"))?;
         crate::sockets::prepare_relay(&socket, settings.hwm)?;
+        if let Some((pair, server)) = &settings.keys {
+            pair.connect_to(&socket, server)
+                .map_err(BrokerError::zmq("make the upstream link a CURVE client"))?;
+        }
         // Nothing queues for a connection that is not there: frames wait in the outbox
         // and go (again) once the upstream has welcomed the new connection.
         socket
@@ -87,6 +94,7 @@ impl Upstream {
             SocketEvent::DISCONNECTED,
             SocketEvent::HANDSHAKE_FAILED_PROTOCOL,
             SocketEvent::HANDSHAKE_FAILED_NO_DETAIL,
+            SocketEvent::HANDSHAKE_FAILED_AUTH,
         ];
         let monitor = SocketMonitor::attach(context, &socket, "broker-upstream", &events)
             .map_err(|(action, source)| BrokerError::Zmq { action, source })?;
