@@ -69,6 +69,9 @@ pub struct Builder {
     port: u16,
     #[cfg(feature = "zmq")]
     context: Option<zmq::Context>,
+    /// The secret certificate's path and the broker's public key, for CURVE.
+    #[cfg(feature = "zmq")]
+    curve: Option<(std::path::PathBuf, String)>,
     source: Option<String>,
     linger: Duration,
     max_frame_bytes: usize,
@@ -105,6 +108,8 @@ impl Default for Builder {
             port: 5550,
             #[cfg(feature = "zmq")]
             context: None,
+            #[cfg(feature = "zmq")]
+            curve: None,
             source: None,
             linger: Duration::from_millis(10),
             max_frame_bytes: 64 * 1024,
@@ -131,6 +136,23 @@ impl Builder {
     /// The broker's publisher port (default 5550).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
+        self
+    }
+
+    /// Connects with CURVE (encrypted, and authenticated both ways) to a broker that
+    /// has keys: `secret_file` is this program's secret certificate (from
+    /// `zibrato-broker keygen`, readable by its owner only; its public certificate goes
+    /// to the broker's `--curve-allow`), `server_key` the broker's public key, as its 40
+    /// Z85 characters or its public certificate's path. Read by
+    /// [`build`](Self::build), which fails with [`Error::Keys`] when they cannot be used.
+    /// A broker on this host needs none: run one with `--upstream` to cross hosts.
+    #[cfg(feature = "zmq")]
+    pub fn curve(
+        mut self,
+        secret_file: impl Into<std::path::PathBuf>,
+        server_key: impl Into<String>,
+    ) -> Self {
+        self.curve = Some((secret_file.into(), server_key.into()));
         self
     }
 
@@ -265,11 +287,20 @@ impl Builder {
                     IpAddr::V4(ip) => format!("tcp://{ip}:{}", self.port),
                     IpAddr::V6(ip) => format!("tcp://[{ip}]:{}", self.port),
                 };
+                let keys = match &self.curve {
+                    None => None,
+                    Some((secret, server)) => Some((
+                        zibrato_common::curve::KeyPair::from_secret_file(secret)
+                            .map_err(Error::Keys)?,
+                        zibrato_common::curve::PublicKey::parse(server).map_err(Error::Keys)?,
+                    )),
+                };
                 let options = LinkOptions {
                     hwm: (self.max_backlog_bytes / self.max_frame_bytes)
                         .clamp(16, i32::MAX as usize) as i32,
                     grace: self.connect_grace,
                     ipv6: address.is_ipv6(),
+                    keys,
                 };
                 let context = self.context.clone().unwrap_or_default();
                 Link::Zmq(ZmqLink::connect(context, &endpoint, &options)?)

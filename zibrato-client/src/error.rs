@@ -75,6 +75,12 @@ pub enum Error {
         "this build has no ZeroMQ (the `zmq` feature of zibrato-client is off): a client can only be a no-op or a spy"
     )]
     NoTransport,
+    /// The CURVE keys given to [`Builder::curve`](crate::Builder::curve) cannot be
+    /// used: a file missing, readable by others or malformed, or a libzmq without
+    /// CURVE.
+    #[cfg(feature = "zmq")]
+    #[error("CURVE keys: {0}")]
+    Keys(zibrato_common::curve::KeyError),
     /// The publisher thread could not be started.
     #[error("cannot start the publisher thread: {0}")]
     Spawn(std::io::Error),

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, info, warn};
 use zibrato_common::SocketMonitor;
+use zibrato_common::curve::{KeyPair, PublicKey};
 use zibrato_wire::Level;
 use zmq::SocketEvent;
 
@@ -40,6 +41,8 @@ pub(crate) struct LinkOptions {
     pub hwm: i32,
     pub grace: Duration,
     pub ipv6: bool,
+    /// This program's keys and the broker's public key, for CURVE.
+    pub keys: Option<(KeyPair, PublicKey)>,
 }
 
 impl ZmqLink {
@@ -81,6 +84,10 @@ impl ZmqLink {
         socket
             .set_ipv6(options.ipv6)
             .map_err(zmq_err("enable IPv6"))?;
+        if let Some((pair, server)) = &options.keys {
+            pair.connect_to(&socket, server)
+                .map_err(zmq_err("set the CURVE keys"))?;
+        }
 
         let monitor = SocketMonitor::attach(
             &context,

@@ -53,15 +53,25 @@ pub struct Client {
     host: String,
     port: u16,
     source: Option<String>,
+    /// The secret certificate's path and the broker's public key, for CURVE.
+    curve: Option<(String, String)>,
     state: Mutex<State>,
     /// Bumped in a child after `fork()`; sites re-register when it moves.
     generation: AtomicU64,
 }
 
-fn build(host: &str, port: u16, source: Option<&str>) -> PyResult<Zibrato> {
+fn build(
+    host: &str,
+    port: u16,
+    source: Option<&str>,
+    curve: Option<&(String, String)>,
+) -> PyResult<Zibrato> {
     let mut builder = Zibrato::builder().host(host).port(port);
     if let Some(source) = source {
         builder = builder.source(source);
+    }
+    if let Some((secret, server)) = curve {
+        builder = builder.curve(secret, server.as_str());
     }
     builder
         .build()
@@ -87,15 +97,33 @@ impl Client {
 
 #[pymethods]
 impl Client {
-    /// A client for the broker at `host:port`; `source` is the default source.
+    /// A client for the broker at `host:port`; `source` is the default source;
+    /// `curve_secret_file` and `curve_server_key` connect with CURVE to a broker that
+    /// has keys.
     #[new]
-    #[pyo3(signature = (host, port, source=None))]
-    fn new(host: String, port: u16, source: Option<String>) -> PyResult<Self> {
-        let zibrato = build(&host, port, source.as_deref())?;
+    #[pyo3(signature = (host, port, source=None, curve_secret_file=None, curve_server_key=None))]
+    fn new(
+        host: String,
+        port: u16,
+        source: Option<String>,
+        curve_secret_file: Option<String>,
+        curve_server_key: Option<String>,
+    ) -> PyResult<Self> {
+        let curve = match (curve_secret_file, curve_server_key) {
+            (Some(secret), Some(server)) => Some((secret, server)),
+            (None, None) => None,
+            _ => {
+                return Err(PyValueError::new_err(
+                    "curve_secret_file and curve_server_key go together",
+                ));
+            }
+        };
+        let zibrato = build(&host, port, source.as_deref(), curve.as_ref())?;
         Ok(Client {
             host,
             port,
             source,
+            curve,
             state: Mutex::new(State {
                 zibrato,
                 by_source: HashMap::new(),
@@ -206,7 +234,12 @@ impl Client {
 
     /// Called in a child process right after `fork()`: see the module documentation.
     fn after_fork_in_child(&self) -> PyResult<()> {
-        let fresh = build(&self.host, self.port, self.source.as_deref())?;
+        let fresh = build(
+            &self.host,
+            self.port,
+            self.source.as_deref(),
+            self.curve.as_ref(),
+        )?;
         let mut state = self.lock();
         let old = std::mem::replace(
             &mut *state,

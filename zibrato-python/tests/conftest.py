@@ -113,9 +113,10 @@ class Daemon(object):
         return code
 
 
-def start_broker(port):
+def start_broker(port, *extra):
     broker = Daemon(
         [sys.executable, "-m", "zibrato.backend", "--host", "127.0.0.1", "--port", str(port)]
+        + list(extra)
     )
     broker.wait_for("broker listening")
     return broker
@@ -124,7 +125,7 @@ def start_broker(port):
 class Console(Daemon):
     """The real ``zibrato-console`` printing 1 s windows as JSON lines."""
 
-    def __init__(self, port, levels="info"):
+    def __init__(self, port, levels="info", *extra):
         Daemon.__init__(
             self,
             [
@@ -137,7 +138,8 @@ class Console(Daemon):
                 "1",
                 "--format",
                 "json",
-            ],
+            ]
+            + list(extra),
         )
         self.wait_for("worker subscribed")
 

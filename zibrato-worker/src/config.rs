@@ -80,6 +80,18 @@ pub struct WorkerArgs {
     #[arg(long, env = "ZIBRATO_SOURCE")]
     pub source: Option<String>,
 
+    /// This worker's secret key (a certificate from `zibrato-broker keygen`, readable
+    /// by its owner only), for a broker that has keys: the link is then encrypted, and
+    /// the broker lets the worker in only if its public key is in the broker's
+    /// --curve-allow. Needs --curve-server-key.
+    #[arg(long, env = "ZIBRATO_CURVE_SECRET_FILE", requires = "curve_server_key")]
+    pub curve_secret_file: Option<std::path::PathBuf>,
+
+    /// The broker's public key, pinned: its 40 Z85 characters or its public
+    /// certificate's path. Needs --curve-secret-file.
+    #[arg(long, env = "ZIBRATO_CURVE_SERVER_KEY", requires = "curve_secret_file")]
+    pub curve_server_key: Option<String>,
+
     /// Log filter: error, warn, info, debug or trace.
     #[arg(long, env = "ZIBRATO_LOG", default_value = "info")]
     pub log_level: String,

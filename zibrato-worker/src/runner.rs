@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
+use zibrato_common::curve::{KeyPair, PublicKey};
 use zibrato_common::{RateLimiter, Shutdown, init_logging, later, now_us};
 use zibrato_wire::limits::MAX_FRAME_LEN;
 use zibrato_wire::{Frame, Level};
@@ -191,6 +192,13 @@ fn subscription(kind: u8, topic: &[u8]) -> Vec<u8> {
 }
 
 fn subscribe(args: &WorkerArgs) -> Result<zmq::Socket, String> {
+    let keys = match (&args.curve_secret_file, &args.curve_server_key) {
+        (Some(secret), Some(server)) => Some((
+            KeyPair::from_secret_file(secret).map_err(|e| e.to_string())?,
+            PublicKey::parse(server).map_err(|e| e.to_string())?,
+        )),
+        _ => None,
+    };
     let context = zmq::Context::new();
     let socket = context
         // XSUB rather than SUB: its subscriptions are messages it sends, and it does not
@@ -209,6 +217,9 @@ fn subscribe(args: &WorkerArgs) -> Result<zmq::Socket, String> {
         socket.set_reconnect_ivl(20)?;
         socket.set_reconnect_ivl_max(500)?;
         socket.set_ipv6(args.host.contains(':'))?;
+        if let Some((pair, server)) = &keys {
+            pair.connect_to(&socket, server)?;
+        }
         for level in &args.levels {
             if let Ok(level) = Level::new(level) {
                 socket.send(subscription(1, level.topic().as_bytes()), 0)?;

@@ -71,13 +71,20 @@ class Zibrato(object):
     context to share. The Rust core runs its own ZeroMQ context (a pyzmq context
     cannot be shared with it), so the argument is kept on the object and otherwise
     not used. ``source`` (new) is the default source of every measurement.
+
+    ``curve_secret_file`` and ``curve_server_key`` (new) connect with CURVE to a broker
+    that has keys: this program's secret certificate (from ``zibrato-broker keygen``,
+    readable by its owner only) and the broker's public key (its 40 Z85 characters or
+    its public certificate's path). A broker on this host needs neither.
     """
 
-    def __init__(self, host="127.0.0.1", port=5550, context=None, source=None):
+    def __init__(self, host="127.0.0.1", port=5550, context=None, source=None,
+                 curve_secret_file=None, curve_server_key=None):
         self.host = str(host)
         self.port = int(port)
         self.context = context
-        self._client = _zibrato.Client(self.host, self.port, source)
+        self._client = _zibrato.Client(self.host, self.port, source,
+                                       curve_secret_file, curve_server_key)
         self._sites = {}
         _clients.add(self)
 
