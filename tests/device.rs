@@ -9,11 +9,11 @@ use std::io::Write;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
 use zibrato_core::{Clock, Recorder, Transport};
-use zibrato_testkit::{Daemon, free_ports, rss, start_broker, start_console_json};
+use zibrato_testkit::{Daemon, free_ports, rss, start_broker, start_console_json, wait_until};
 use zibrato_wire::Frame;
 use zibrato_wire::stream::{encode_for_stream, stream_len};
 
@@ -103,14 +103,6 @@ fn totals(worker: &Daemon, name: &str) -> (u64, f64) {
         })
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A broker taking device frames on UDP port `udp` and the FIFO `stream`, frames of
 /// at most 4 KiB.
 fn broker_with_devices(port: u16, udp: u16, stream: &Path) -> Daemon {
@@ -167,22 +159,22 @@ fn a_device_on_udp_and_on_a_fifo_arrives_exactly_and_a_lost_datagram_is_counted(
     assert!(radio.sent().frames > 3, "{:?}", radio.sent());
 
     // The serial device's measurements, all of them.
-    wait_until("the serial device's counters", || {
+    wait_until("the serial device's counters", WAIT, || {
         totals(&worker, "uart.bytes").1 == 600.0
     });
-    wait_until("the serial device's timers", || {
+    wait_until("the serial device's timers", WAIT, || {
         totals(&worker, "uart.read").0 == 200
     });
     // The radio device's, less the frame lost on the way; the worker counts that frame.
     let lost = radio.transport().lost_measurements;
     assert!(lost > 0);
     let expected = 400 - lost;
-    wait_until("the radio device's measurements", || {
+    wait_until("the radio device's measurements", WAIT, || {
         let packets = totals(&worker, "radio.packets").1 as usize;
         let readings = totals(&worker, "radio.rssi").0 as usize;
         packets + readings == expected
     });
-    wait_until("one lost frame", || {
+    wait_until("one lost frame", WAIT, || {
         totals(&worker, "zibrato.worker.lost_frames").1 == 1.0
     });
     let _ = std::fs::remove_file(&path);
@@ -254,7 +246,7 @@ fn hostile_datagrams_and_streams_leave_the_broker_up_bounded_and_counting() {
     socket.send(&frame).unwrap();
 
     // Both valid frames arrive; the broker is up and small.
-    wait_until("the valid frames", || {
+    wait_until("the valid frames", WAIT, || {
         totals(&worker, "after.hostility").1 == 2.0
     });
     let (resident, peak) = rss(broker.pid());

@@ -8,9 +8,9 @@
 //! Needs root (CI runs as root); without it each test says SKIPPED and passes, unless
 //! `ZIBRATO_REQUIRE_TOOLS=1`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use zibrato_testkit::{Daemon, Host, Hosts, bin_path};
+use zibrato_testkit::{Daemon, Host, Hosts, Load, bin_path, wait_until};
 
 /// How long a daemon may take to start, or the pipeline to catch up.
 const WAIT: Duration = Duration::from_secs(30);
@@ -23,7 +23,7 @@ struct Fleet {
     central: Daemon,
     worker: Daemon,
     local: Daemon,
-    load: Option<Daemon>,
+    load: Option<Load>,
     /// Last, so the daemons end before their hosts are removed.
     hosts: Hosts,
 }
@@ -43,15 +43,6 @@ fn console(hosts: &Hosts, host: Host) -> Daemon {
     let worker = hosts.start(host, bin_path("zibrato-console"), &args);
     worker.wait_for_output("worker subscribed", WAIT);
     worker
-}
-
-/// Waits until `condition` holds; panics with `what` after `timeout`.
-fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 impl Fleet {
@@ -85,8 +76,7 @@ impl Fleet {
         let load = self
             .hosts
             .start(Host::A, bin_path("zibrato-load"), &["--rate", "200"]);
-        load.wait_for_output("recording", WAIT);
-        self.load = Some(load);
+        self.load = Some(Load::recording(load));
         wait_until("the first counts at the worker", WAIT, || {
             self.worker.console_sum("seq") > 0
         });
@@ -95,37 +85,20 @@ impl Fleet {
     /// Stops the application; returns how many it recorded (after checking its client
     /// lost nothing on its own host).
     fn stop_recording(&mut self) -> i64 {
-        let mut load = self.load.take().expect("recording");
-        assert!(load.stop("TERM").success());
-        let output = load.output();
-        let line = output.lines().find(|l| l.starts_with('{')).expect(&output);
-        let stats: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert_eq!(stats["flushed"], true, "{output}");
-        assert_eq!(stats["dropped"], 0, "the client dropped nothing: {output}");
+        let report = self.load.take().expect("recording").stop();
+        assert!(report.flushed, "{report:?}");
+        assert_eq!(report.dropped, 0, "the client dropped nothing: {report:?}");
         assert_eq!(
-            stats["filtered"], 0,
-            "the client filtered nothing: {output}"
+            report.filtered, 0,
+            "the client filtered nothing: {report:?}"
         );
-        stats["recorded"].as_i64().unwrap()
+        report.recorded
     }
 
-    /// Waits until the worker has counted `total`, or the pipeline stays quiet for
-    /// long enough that it will not.
+    /// Waits until the worker has counted `total`, or stays quiet long enough that it
+    /// will not; returns its count.
     fn settle(&self, total: i64) -> i64 {
-        let deadline = Instant::now() + WAIT;
-        let mut seen = self.worker.console_sum("seq");
-        let mut quiet_since = Instant::now();
-        while seen != total && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(200));
-            let now = self.worker.console_sum("seq");
-            if now != seen {
-                quiet_since = Instant::now();
-                seen = now;
-            } else if seen > total || quiet_since.elapsed() > Duration::from_secs(8) {
-                break;
-            }
-        }
-        seen
+        self.worker.settle_sum("seq", total, Duration::from_secs(8))
     }
 
     /// Stops the local broker, which must exit cleanly with nothing left unacknowledged.

@@ -48,28 +48,28 @@ fn a_refused_value_costs_its_window_only_and_a_repeat_is_held_for_a_while() {
     z.gauge("info", "size", 1e127);
     z.count("info", "ok.1");
     z.flush(WAIT).unwrap();
-    wait_until("ok.1", || total(&p.librato, "ok.1") == 1.0);
+    wait_until("ok.1", SETTLE, || total(&p.librato, "ok.1") == 1.0);
     assert!(stored_value(&p.librato, "size", NO_SOURCE).is_empty());
     // A legal value of the same name in a later window is delivered: the name is not
     // blocked.
     z.gauge("info", "size", 5.0);
     z.flush(WAIT).unwrap();
-    wait_until("size = 5", || {
+    wait_until("size = 5", SETTLE, || {
         !stored_value(&p.librato, "size", NO_SOURCE).is_empty()
     });
     // Refused again within the hour: the pair is held back for --refusal-hold (8 s).
     z.gauge("info", "size", 1e127);
     z.count("info", "ok.2");
     z.flush(WAIT).unwrap();
-    wait_until("ok.2", || total(&p.librato, "ok.2") == 1.0);
+    wait_until("ok.2", SETTLE, || total(&p.librato, "ok.2") == 1.0);
     z.gauge("info", "size", 6.0);
     z.count("info", "ok.3");
     z.flush(WAIT).unwrap();
-    wait_until("ok.3", || total(&p.librato, "ok.3") == 1.0);
+    wait_until("ok.3", SETTLE, || total(&p.librato, "ok.3") == 1.0);
     let sizes = stored_value(&p.librato, "size", NO_SOURCE);
     assert_eq!(sizes.len(), 1, "held back while the hold lasts: {sizes:?}");
     // Then tried again, and delivered.
-    wait_until("size after the hold", || {
+    wait_until("size after the hold", SETTLE, || {
         z.gauge("info", "size", 7.0);
         let _ = z.flush(WAIT);
         std::thread::sleep(Duration::from_millis(300));
@@ -92,7 +92,7 @@ fn colliding_names_and_the_reserved_source_become_one_entry_per_key() {
     z.with_source("all").count("info", "by.source");
     z.time_ns("info", &long, 1_000_000);
     z.flush(WAIT).unwrap();
-    wait_until("the window", || {
+    wait_until("the window", SETTLE, || {
         !stored_value(&p.librato, "chk.case", NO_SOURCE).is_empty()
             && !stored_value(&p.librato, "by.source", "all_").is_empty()
     });
@@ -132,7 +132,7 @@ fn an_outage_longer_than_librato_keeps_costs_only_the_windows_it_refuses() {
     p.librato.answer(Answer::Accept);
     // The windows Librato still takes are delivered; the older ones are refused for
     // their measure_time, dropped and counted, and no name is blocked by it.
-    wait_until("the refusal of old windows", || {
+    wait_until("the refusal of old windows", SETTLE, || {
         p.librato
             .requests()
             .iter()
@@ -141,10 +141,10 @@ fn an_outage_longer_than_librato_keeps_costs_only_the_windows_it_refuses() {
     z.count("info", "through");
     z.count("info", "after");
     z.flush(WAIT).unwrap();
-    wait_until("a window after the outage", || {
+    wait_until("a window after the outage", SETTLE, || {
         total(&p.librato, "after") == 1.0
     });
-    wait_until("more windows of the same name", || {
+    wait_until("more windows of the same name", SETTLE, || {
         z.count("info", "through");
         let _ = z.flush(WAIT);
         std::thread::sleep(Duration::from_millis(200));
@@ -152,7 +152,7 @@ fn an_outage_longer_than_librato_keeps_costs_only_the_windows_it_refuses() {
     });
     p.worker
         .wait_for_output("refuses this window's measure_time", WAIT);
-    wait_until("dropped windows counted", || {
+    wait_until("dropped windows counted", SETTLE, || {
         total_any_source(&p.librato, "zibrato.worker.dropped_windows") >= 1.0
     });
 }
@@ -177,7 +177,7 @@ fn windows_dropped_as_too_old_during_an_outage_are_not_a_recovery() {
         p.worker.output()
     );
     p.librato.answer(Answer::Accept);
-    wait_until("a window after the outage", || {
+    wait_until("a window after the outage", SETTLE, || {
         z.count("info", "after");
         let _ = z.flush(WAIT);
         std::thread::sleep(Duration::from_millis(200));
@@ -195,7 +195,7 @@ fn a_slow_acceptance_is_resent_identically_never_added() {
     );
     let z = p.client();
     let mut sent = 0;
-    wait_until("a resend after a timeout", || {
+    wait_until("a resend after a timeout", SETTLE, || {
         z.count_by("info", "slow", 2);
         sent += 2;
         let _ = z.flush(WAIT);
@@ -206,7 +206,7 @@ fn a_slow_acceptance_is_resent_identically_never_added() {
             .any(|postings| postings.len() > 1)
     });
     p.librato.answer(Answer::Accept);
-    wait_until("every increment", || {
+    wait_until("every increment", SETTLE, || {
         total(&p.librato, "slow") == f64::from(sent)
     });
     for (key, postings) in p.librato.stored() {
@@ -224,7 +224,7 @@ fn a_403_for_a_rate_limit_is_retried_and_one_for_permission_stops_the_worker() {
     let z = p.client();
     z.count_by("info", "limited", 4);
     z.flush(WAIT).unwrap();
-    wait_until("a 403", || {
+    wait_until("a 403", SETTLE, || {
         p.librato
             .requests()
             .iter()
@@ -233,7 +233,7 @@ fn a_403_for_a_rate_limit_is_retried_and_one_for_permission_stops_the_worker() {
             >= 1
     });
     p.librato.answer(Answer::Accept);
-    wait_until("the window", || total(&p.librato, "limited") == 4.0);
+    wait_until("the window", SETTLE, || total(&p.librato, "limited") == 4.0);
     p.worker
         .wait_for_output("rate limited (403 Forbidden)", WAIT);
 

@@ -80,7 +80,7 @@ fn a_kill_9_in_an_outage_loses_no_spooled_window_and_a_restart_delivers_each_onc
     z.flush(WAIT).unwrap();
     // Every increment is in a closed window, on disk, before the kill.
     let last = now_seconds();
-    wait_until("the last window spooled", || {
+    wait_until("the last window spooled", SETTLE, || {
         spooled(&dir).last().is_some_and(|&t| t > last)
     });
     let windows = spooled(&dir).len();
@@ -98,10 +98,10 @@ fn a_kill_9_in_an_outage_loses_no_spooled_window_and_a_restart_delivers_each_onc
         "replaying the windows a previous run left in the spool",
         WAIT,
     );
-    wait_until("every spooled window", || {
+    wait_until("every spooled window", SETTLE, || {
         sum_values(&librato.gauges(), "spooled", NO_SOURCE) >= sent as f64
     });
-    wait_until("the spool emptied", || spooled(&dir).is_empty());
+    wait_until("the spool emptied", SETTLE, || spooled(&dir).is_empty());
     let stored = librato.stored();
     assert_eq!(
         sum_values(&librato.gauges(), "spooled", NO_SOURCE),

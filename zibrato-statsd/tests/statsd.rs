@@ -1,10 +1,11 @@
 //! client → real broker → real zibrato-statsd → the real Etsy statsd, on 127.0.0.1.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use zibrato::Zibrato;
 use zibrato_testkit::{
     Daemon, Statsd, connected_client, free_ports, require_statsd, start_broker, start_worker,
+    wait_until,
 };
 
 const WORKER: &str = env!("CARGO_BIN_EXE_zibrato-statsd");
@@ -37,14 +38,6 @@ fn setup(mode: &str) -> Option<Setup> {
     })
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "statsd never showed {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn statsd_shows_exactly_the_values_sent_through_zibrato() {
     let Some(s) = setup("events") else { return };
@@ -63,12 +56,12 @@ fn statsd_shows_exactly_the_values_sent_through_zibrato() {
     }
     s.client.flush(WAIT).unwrap();
 
-    wait_until("the counters", || {
+    wait_until("the counters", WAIT, || {
         s.statsd.counter("web-1.requests") == Some(10.0)
     });
     assert_eq!(s.statsd.counter("bytes_in"), Some(1500.0), "`|` made legal");
-    wait_until("the gauge", || s.statsd.gauge("depth") == Some(7.25));
-    wait_until("the timer", || {
+    wait_until("the gauge", WAIT, || s.statsd.gauge("depth") == Some(7.25));
+    wait_until("the timer", WAIT, || {
         s.statsd.timer("db.query").is_some_and(|v| v.len() == 4)
     });
     let mut got = s.statsd.timer("db.query").unwrap();
@@ -86,6 +79,6 @@ fn summed_mode_sends_one_mean_per_timer_and_window() {
         s.client.time_ns("info", "render", ns);
     }
     s.client.flush(WAIT).unwrap();
-    wait_until("the timer", || s.statsd.timer("render").is_some());
+    wait_until("the timer", WAIT, || s.statsd.timer("render").is_some());
     assert_eq!(s.statsd.timer("render").unwrap(), [2.0]);
 }

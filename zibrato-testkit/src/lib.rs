@@ -4,6 +4,7 @@
 
 mod http;
 mod librato;
+mod load;
 mod netns;
 mod peers;
 mod pipeline;
@@ -14,10 +15,11 @@ mod tools;
 
 pub use http::{HttpAnswer, http_get, http_request};
 pub use librato::{Answer, Key, LibratoStandIn, MAX_VALUE, Posted, TOO_FAR_IN_THE_PAST};
-pub use netns::{Host, Hosts};
+pub use load::{Load, LoadReport};
+pub use netns::{Capture, Host, Hosts, contains};
 pub use peers::{Publisher, Subscriber, frame};
 pub use pipeline::{connected_client, start_broker, start_console_json, start_worker};
 pub use ports::free_ports;
-pub use process::{Daemon, assert_bad_command_lines, bin_path};
+pub use process::{Daemon, assert_bad_command_lines, bin_path, wait_until};
 pub use statsd::{Statsd, find_statsd, rss};
 pub use tools::{require_libfaketime, require_otlp_python, require_statsd, require_tool};

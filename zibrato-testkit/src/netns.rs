@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use crate::Daemon;
 use crate::tools::present_or_skip;
@@ -137,6 +138,51 @@ impl Hosts {
     pub fn link_up(&self) {
         ip(&["-n", self.name(Host::A), "link", "set", &self.veth, "up"]).expect("link up");
     }
+
+    /// Starts recording every packet that crosses the link (tcpdump on host A's end),
+    /// once it is recording; `None` (skip loudly; panic under
+    /// `ZIBRATO_REQUIRE_TOOLS=1`) without tcpdump.
+    pub fn capture(&self) -> Option<Capture> {
+        if !crate::require_tool("tcpdump", "apt-get install tcpdump") {
+            return None;
+        }
+        let path = std::env::temp_dir().join(format!("{}.pcap", self.veth));
+        let file = path.to_string_lossy().into_owned();
+        let args = [
+            "-i",
+            self.veth.as_str(),
+            "-U",
+            "-s",
+            "0",
+            "-w",
+            file.as_str(),
+        ];
+        let tcpdump = self.start(Host::A, "tcpdump", &args);
+        tcpdump.wait_for_output("listening on", Duration::from_secs(10));
+        Some(Capture { tcpdump, path })
+    }
+}
+
+/// Packets recorded on the link between two hosts.
+pub struct Capture {
+    tcpdump: Daemon,
+    path: PathBuf,
+}
+
+impl Capture {
+    /// Stops recording; returns the capture file's bytes (pcap: headers and every
+    /// packet whole).
+    pub fn finish(mut self) -> Vec<u8> {
+        self.tcpdump.stop("INT");
+        let bytes = std::fs::read(&self.path).expect("the capture file");
+        let _ = std::fs::remove_file(&self.path);
+        bytes
+    }
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 impl Drop for Hosts {

@@ -234,3 +234,16 @@ impl Drop for Daemon {
         }
     }
 }
+
+/// Waits until `done` holds, checking every 50 ms; panics naming `what` after
+/// `timeout`. The one way tests wait for a condition instead of sleeping.
+pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -13,6 +13,11 @@ use zibrato_testkit::{
 
 pub const WORKER: &str = env!("CARGO_BIN_EXE_zibrato-librato");
 pub const WAIT: Duration = Duration::from_secs(15);
+/// How long a test waits for a condition that takes a few retries to come true.
+pub const SETTLE: Duration = Duration::from_secs(40);
+
+#[allow(unused_imports)] // each test file uses its own part
+pub use zibrato_testkit::wait_until;
 pub const USER: &str = "ops@example.com";
 pub const TOKEN: &str = "s3cr3t-t0k3n";
 
@@ -81,16 +86,4 @@ pub fn start_of_window(interval: u64) {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let into = now.as_millis() as u64 % (interval * 1000);
     std::thread::sleep(Duration::from_millis(interval * 1000 - into + 100));
-}
-
-/// Waits until `done` holds; panics after 40 s naming `what`.
-pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(40);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

@@ -3,7 +3,8 @@
 //! SIGTERM or SIGINT, then flushes, closes, and prints one JSON line with how many it
 //! recorded and what its client counted.
 //!
-//! `zibrato-load --port PORT [--level info] [--name seq] [--rate 200]`
+//! `zibrato-load [--host 127.0.0.1] --port PORT [--level info] [--name seq] [--rate 200]
+//! [--curve-secret-file FILE --curve-server-key KEY]`
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -28,6 +29,10 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let (level, name) = (flag("--level", "info"), flag("--name", "seq"));
+    let (secret, server) = (
+        flag("--curve-secret-file", ""),
+        flag("--curve-server-key", ""),
+    );
     let shutdown = match Shutdown::install() {
         Ok(shutdown) => shutdown,
         Err(e) => {
@@ -36,11 +41,14 @@ fn main() -> ExitCode {
         }
     };
     // Self-metrics only at close, so nothing but the counter travels meanwhile.
-    let z = match Zibrato::builder()
+    let mut builder = Zibrato::builder()
+        .host(flag("--host", "127.0.0.1"))
         .port(port)
-        .stats_interval(Duration::from_secs(3600))
-        .build()
-    {
+        .stats_interval(Duration::from_secs(3600));
+    if !secret.is_empty() {
+        builder = builder.curve(secret, server);
+    }
+    let z = match builder.build() {
         Ok(z) => z,
         Err(e) => {
             eprintln!("cannot build the client: {e}");
@@ -61,7 +69,8 @@ fn main() -> ExitCode {
         recorded += 1;
         std::thread::sleep(pause);
     }
-    let flushed = z.flush(Duration::from_secs(10)).is_ok();
+    // Short enough to stop well within a test's 10 s, long enough for any loopback broker.
+    let flushed = z.flush(Duration::from_secs(5)).is_ok();
     let stats = z.stats();
     z.close();
     println!(
