@@ -59,6 +59,137 @@ struct Cli {
     /// measurements before it is sent (the latency floor; 10 is the client's default).
     #[arg(long, default_value = "10")]
     linger_ms: u64,
+
+    /// Put a relay link in the path: the client publishes to a local broker whose
+    /// --upstream is a second broker, where the worker is (both on loopback). `plain`:
+    /// the link without keys; `curve`: encrypted and authenticated (keys made with
+    /// `zibrato-broker keygen`). Broker CPU is both brokers'; latency is measured to
+    /// the local broker.
+    #[arg(long, value_enum, default_value = "none")]
+    link: Link,
+}
+
+/// The path between the client and the worker's broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Link {
+    /// One broker.
+    None,
+    /// A local broker linked to the worker's broker, no keys.
+    Plain,
+    /// The same link with CURVE keys.
+    Curve,
+}
+
+/// The brokers of one run: the one the client publishes to, and the one the worker
+/// reads from (the same one without a link).
+struct Brokers {
+    local: Daemon,
+    central: Option<Daemon>,
+    /// The publisher port of the local broker, and the worker port of the central one.
+    publish: u16,
+    read: u16,
+    /// The worker's key arguments, for a keyed central broker.
+    worker_keys: Vec<String>,
+    _keys: Option<tempdir::Keys>,
+}
+
+mod tempdir {
+    /// A folder of keys made by `zibrato-broker keygen`, removed at the end.
+    pub struct Keys(pub std::path::PathBuf);
+
+    impl Drop for Keys {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn start_brokers(link: Link) -> Brokers {
+    let broker = |args: &[&str]| {
+        let daemon = Daemon::start(beside("zibrato-broker"), args);
+        daemon.wait_for_output("broker listening", Duration::from_secs(10));
+        daemon
+    };
+    let port = free_ports();
+    let port_text = port.to_string();
+    if link == Link::None {
+        return Brokers {
+            local: broker(&["--port", &port_text]),
+            central: None,
+            publish: port,
+            read: port + 1,
+            worker_keys: Vec::new(),
+            _keys: None,
+        };
+    }
+    let upstream = format!("tcp://127.0.0.1:{}", port + 2);
+    let local_port = free_ports().to_string();
+    let (central, local, worker_keys, keys) = if link == Link::Curve {
+        let dir = std::env::temp_dir().join(format!("zibrato-e2e-keys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let keys = tempdir::Keys(dir.clone());
+        let file = |name: &str, suffix: &str| {
+            dir.join(format!("{name}.{suffix}"))
+                .to_string_lossy()
+                .into_owned()
+        };
+        for name in ["central", "local", "worker"] {
+            let made = std::process::Command::new(beside("zibrato-broker"))
+                .args(["keygen", name, "--dir"])
+                .arg(&dir)
+                .output()
+                .expect("keygen runs");
+            assert!(made.status.success(), "keygen failed");
+        }
+        let allow = dir.join("allowed");
+        std::fs::create_dir_all(&allow).expect("a folder");
+        for name in ["local", "worker"] {
+            std::fs::copy(
+                dir.join(format!("{name}.key")),
+                allow.join(format!("{name}.key")),
+            )
+            .expect("a copy");
+        }
+        let allow = allow.to_string_lossy().into_owned();
+        let central = broker(&[
+            "--port",
+            &port_text,
+            "--curve-secret-file",
+            &file("central", "key_secret"),
+            "--curve-allow",
+            &allow,
+        ]);
+        let local = broker(&[
+            "--port",
+            &local_port,
+            "--upstream",
+            &upstream,
+            "--curve-secret-file",
+            &file("local", "key_secret"),
+            "--upstream-key",
+            &file("central", "key"),
+        ]);
+        let worker_keys = vec![
+            "--curve-secret-file".to_string(),
+            file("worker", "key_secret"),
+            "--curve-server-key".to_string(),
+            file("central", "key"),
+        ];
+        (central, local, worker_keys, Some(keys))
+    } else {
+        let central = broker(&["--port", &port_text]);
+        let local = broker(&["--port", &local_port, "--upstream", &upstream]);
+        (central, local, Vec::new(), None)
+    };
+    local.wait_for_output("upstream broker linked", Duration::from_secs(10));
+    Brokers {
+        local,
+        central: Some(central),
+        publish: local_port.parse().expect("a port"),
+        read: port + 1,
+        worker_keys,
+        _keys: keys,
+    }
 }
 
 /// Levels by series: 60 % `info`, 20 % `crit` (both subscribed), 10 % `debug` and
@@ -87,6 +218,8 @@ struct Run {
     forwarded: u64,
     aggregated: u64,
     lost_frames: u64,
+    /// Frames the worker's broker took from the relay link (0 without one).
+    link_frames: u64,
     cpu_record: f64,
     cpu_publisher: f64,
     cpu_broker: f64,
@@ -145,26 +278,26 @@ fn beside(name: &str) -> std::path::PathBuf {
 }
 
 fn run_rate(cli: &Cli, stream: &[Event], names: &[String], rate: f64) -> Run {
-    let port = free_ports();
-    let broker = Daemon::start(beside("zibrato-broker"), &["--port", &port.to_string()]);
-    broker.wait_for_output("broker listening", Duration::from_secs(10));
-    let worker_port = (port + 1).to_string();
-    let mut worker = Daemon::start(
-        beside("zibrato-console"),
-        &[
-            "--port",
-            &worker_port,
-            "--levels",
-            "info,crit",
-            "--flush",
-            "1",
-            "--format",
-            "json",
-            "--expire-after",
-            "3600",
-        ],
-    );
+    let brokers = start_brokers(cli.link);
+    let port = brokers.publish;
+    let worker_port = brokers.read.to_string();
+    let mut worker_args = vec![
+        "--port",
+        &worker_port,
+        "--levels",
+        "info,crit",
+        "--flush",
+        "1",
+        "--format",
+        "json",
+        "--expire-after",
+        "3600",
+    ];
+    worker_args.extend(brokers.worker_keys.iter().map(String::as_str));
+    let mut worker = Daemon::start(beside("zibrato-console"), &worker_args);
     worker.wait_for_output("worker subscribed", Duration::from_secs(10));
+    // Routed at the broker the client publishes to (through the link, when there is
+    // one): the watcher there needs no keys.
     let watcher = Subscriber::connect(port + 1, &[]);
     watcher.wait_until_routed(port, "info", Duration::from_secs(10));
     watcher.wait_until_routed(port, "crit", Duration::from_secs(10));
@@ -209,9 +342,12 @@ fn run_rate(cli: &Cli, stream: &[Event], names: &[String], rate: f64) -> Run {
         std::thread::sleep(Duration::from_millis(10));
     }
 
+    let brokers_cpu = |b: &Brokers| {
+        process_cpu(b.local.pid()) + b.central.as_ref().map_or(0.0, |c| process_cpu(c.pid()))
+    };
     let cpu_before = (
         own_threads_cpu("zibrato-publish"),
-        process_cpu(broker.pid()),
+        brokers_cpu(&brokers),
         process_cpu(worker.pid()),
     );
     let probe = {
@@ -276,16 +412,23 @@ fn run_rate(cli: &Cli, stream: &[Event], names: &[String], rate: f64) -> Run {
         client_dropped: stats.dropped(),
         cpu_record: counts.iter().map(|c| c.2).sum(),
         cpu_publisher: own_threads_cpu("zibrato-publish") - cpu_before.0,
-        cpu_broker: process_cpu(broker.pid()) - cpu_before.1,
+        cpu_broker: brokers_cpu(&brokers) - cpu_before.1,
         cpu_worker: process_cpu(worker.pid()) - cpu_before.2,
-        rss_broker: rss(broker.pid()).1,
+        rss_broker: rss(brokers.local.pid()).1,
         rss_worker: rss(worker.pid()).1,
         rss_harness: rss(std::process::id()).1,
         ..Run::default()
     };
     worker.stop("TERM");
-    let mut broker = broker;
-    broker.stop("TERM");
+    let mut brokers = brokers;
+    brokers.local.stop("TERM");
+    let broker = match &mut brokers.central {
+        Some(central) => {
+            central.stop("TERM");
+            central
+        }
+        None => &mut brokers.local,
+    };
     let worker_log = worker.output();
     let broker_log = broker.output();
     run.aggregated = logged(&worker_log, "worker stopped", "measurements");
@@ -295,6 +438,7 @@ fn run_rate(cli: &Cli, stream: &[Event], names: &[String], rate: f64) -> Run {
         "broker totals",
         "workers_delivered_measurements",
     );
+    run.link_frames = logged(&broker_log, "broker totals", "relay_frames_in");
     let mut latency = std::mem::take(&mut *latencies.lock().unwrap());
     latency.sort_unstable();
     run.latency_ns = latency;
@@ -307,11 +451,12 @@ fn main() {
     let names: Vec<String> = (0..cli.series).map(series_name).collect();
     let stream = events(cli.series, 1 << 20);
     println!(
-        "zibrato-e2e: {} recording threads, {} series over 4 levels (info, crit subscribed; debug, trace not), {} s per rate, {} cores",
+        "zibrato-e2e: {} recording threads, {} series over 4 levels (info, crit subscribed; debug, trace not), {} s per rate, {} cores, relay link: {:?}",
         cli.threads,
         cli.series,
         cli.seconds,
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cli.link
     );
     println!();
     println!(
@@ -380,6 +525,13 @@ fn main() {
             run.cpu_worker * 1e9 / n,
             (run.cpu_record + run.cpu_publisher + run.cpu_broker + run.cpu_worker) * 1e9 / n
         );
+        if cli.link != Link::None {
+            println!(
+                "Through the relay link at that rate: {:.0} frames/s, {:.0} measurements per frame",
+                run.link_frames as f64 / run.seconds,
+                run.forwarded as f64 / run.link_frames.max(1) as f64
+            );
+        }
     }
     if cli.no_peers {
         return;
