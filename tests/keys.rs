@@ -156,10 +156,7 @@ fn chain(keyed: bool) -> Option<(i64, i64, Vec<u8>)> {
     let capture = hosts.capture()?;
     let mut local_broker = broker(&hosts, Host::A, &local_args);
     wait_until("the link, with the worker's level wanted", WAIT, || {
-        local_broker
-            .output()
-            .lines()
-            .any(|l| l.contains("upstream broker linked") && l.contains("wants=1"))
+        local_broker.upstream_wants() == Some(1)
     });
     let app = load(&hosts, Host::A, NAME, &[]);
     std::thread::sleep(Duration::from_secs(3));
@@ -476,10 +473,7 @@ fn an_encrypted_link_down_for_20_s_loses_nothing() {
         ],
     );
     wait_until("the link, with the worker's level wanted", WAIT, || {
-        local_broker
-            .output()
-            .lines()
-            .any(|l| l.contains("upstream broker linked") && l.contains("wants=1"))
+        local_broker.upstream_wants() == Some(1)
     });
     let app = load(&hosts, Host::A, "seq", &[]);
     std::thread::sleep(Duration::from_secs(2));

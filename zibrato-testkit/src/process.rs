@@ -150,19 +150,25 @@ impl Daemon {
         self.logged("worker stopped", field)
     }
 
+    /// How many levels this broker's upstream wants of it, as its log last said (the
+    /// link's welcome, then each want and unwant); `None` before the link is up.
+    pub fn upstream_wants(&self) -> Option<u64> {
+        self.output()
+            .lines()
+            .rev()
+            .find(|l| l.contains("upstream broker linked") || l.contains("wants a level"))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix("wants="))
+                    .and_then(|v| v.parse().ok())
+            })
+    }
+
     /// The number `field=N` on the last line that contains `marker`; panics, with the
     /// output, if there is none.
     pub fn logged(&self, marker: &str, field: &str) -> u64 {
         let output = self.output();
-        output
-            .lines()
-            .rev()
-            .find(|l| l.contains(marker))
-            .and_then(|l| {
-                l.split_whitespace()
-                    .find_map(|w| w.strip_prefix(&format!("{field}=")))
-            })
-            .and_then(|v| v.parse().ok())
+        logged_value(&output, marker, field)
             .unwrap_or_else(|| panic!("no {field} on a {marker:?} line:\n{output}"))
     }
 
@@ -246,4 +252,18 @@ pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool)
         );
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The number `field=N` (or `field="N"`) on the last line of `output` that contains
+/// `marker`, if there is one.
+pub fn logged_value(output: &str, marker: &str, field: &str) -> Option<u64> {
+    output
+        .lines()
+        .rev()
+        .find(|l| l.contains(marker))
+        .and_then(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{field}=")))
+        })
+        .and_then(|v| v.trim_matches('"').parse().ok())
 }

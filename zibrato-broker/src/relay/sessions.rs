@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
+use zibrato_common::RateLimiter;
 use zibrato_wire::relay::{Ack, Message, Wants};
 
-use super::{Event, Peer, Received, encode};
+use super::{Event, Peer, Received, encode, topic_text};
 use crate::BrokerError;
 use crate::grace::Grace;
 use crate::keys::Keys;
@@ -63,6 +64,8 @@ pub(crate) struct Sessions {
     by_route: HashMap<Vec<u8>, u64>,
     next_id: u64,
     settings: Settings,
+    /// Limits the log lines of linked brokers' wants, which a peer could repeat.
+    want_log: RateLimiter,
 }
 
 impl Sessions {
@@ -75,6 +78,7 @@ impl Sessions {
             by_route: HashMap::new(),
             next_id: 0,
             settings,
+            want_log: RateLimiter::new(Duration::from_secs(1)),
         }
     }
 
@@ -230,11 +234,12 @@ impl Sessions {
                     out.push(Event::Acked(s.peer.outbox.ack(next)));
                 }
             }
-            (Message::Want(topic), Rest::Nothing) => {
-                s.peer.set_want(topic, true, max_wants, now, &mut out)
-            }
-            (Message::Unwant(topic), Rest::Nothing) => {
-                s.peer.set_want(topic, false, max_wants, now, &mut out)
+            (message @ (Message::Want(topic) | Message::Unwant(topic)), Rest::Nothing) => {
+                let wanted = matches!(message, Message::Want(_));
+                s.peer.set_want(topic, wanted, max_wants, now, &mut out);
+                if let Some(suppressed) = self.want_log.check() {
+                    info!(relay = %s.name, topic = %topic_text(topic), wanted, wants = s.peer.wants.len(), suppressed, "a linked broker's wants changed");
+                }
             }
             (Message::Welcome { .. } | Message::Hello { .. }, Rest::Nothing) => {
                 out.push(Event::Refused(format!(

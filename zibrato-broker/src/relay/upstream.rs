@@ -9,7 +9,7 @@ use zibrato_common::{RateLimiter, SocketMonitor};
 use zibrato_wire::relay::{Ack, Message, Wants};
 use zmq::SocketEvent;
 
-use super::{Event, KEEPALIVE, Peer, Received, encode};
+use super::{Event, KEEPALIVE, Peer, Received, encode, topic_text};
 use crate::BrokerError;
 use crate::sockets::Rest;
 use crate::topics::Demand;
@@ -260,12 +260,16 @@ impl Upstream {
                 events.push(Event::Acked(self.peer.outbox.ack(next)));
             }
             (Message::Ack(_), Rest::Nothing) => {}
+            // Not rate-limited, unlike a linked broker's: the upstream is the one peer
+            // the operator named, and its wants change as its workers come and go.
             (Message::Want(topic), Rest::Nothing) => {
                 self.peer.set_want(topic, true, self.max_wants, now, events);
+                info!(endpoint = %self.endpoint, topic = %topic_text(topic), wants = self.peer.wants.len(), "upstream wants a level");
             }
             (Message::Unwant(topic), Rest::Nothing) => {
                 self.peer
                     .set_want(topic, false, self.max_wants, now, events);
+                info!(endpoint = %self.endpoint, topic = %topic_text(topic), wants = self.peer.wants.len(), "upstream no longer wants a level");
             }
             (Message::Hello { .. }, Rest::Nothing) => {
                 events.push(refuse("a hello (only the connecting broker says hello)"));
