@@ -13,7 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
 use zibrato_core::{Clock, Recorder, Transport};
-use zibrato_testkit::{Daemon, free_ports, rss, start_broker, start_console_json, wait_until};
+use zibrato_testkit::{
+    Daemon, free_ports, free_udp_port, rss, start_broker, start_console_json, wait_until,
+};
 use zibrato_wire::Frame;
 use zibrato_wire::stream::{encode_for_stream, stream_len};
 
@@ -66,14 +68,6 @@ impl Transport for Serial {
         let record = encode_for_stream(frame, &mut out).expect("the buffer fits a frame");
         self.0.write_all(record)
     }
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn fifo(name: &str) -> PathBuf {

@@ -74,6 +74,39 @@ pub struct Config {
     #[arg(long, env = "ZIBRATO_BROKER_STREAM")]
     pub stream: Option<std::path::PathBuf>,
 
+    /// Receive statsd and DogStatsD lines on this address: UDP `HOST:PORT` (statsd's
+    /// port is 8125), or a Unix datagram socket `unix:///path`. Off unless given. Lines
+    /// become measurements on --statsd-level, forwarded like any publisher's. UDP has
+    /// no authentication: off loopback it needs --insecure.
+    #[arg(long, env = "ZIBRATO_STATSD")]
+    pub statsd: Option<crate::statsd::Listen>,
+
+    /// The level of statsd lines.
+    #[arg(long, env = "ZIBRATO_STATSD_LEVEL", default_value = "info", value_parser = parse_level)]
+    pub statsd_level: String,
+
+    /// Levels a statsd line's `level` tag may pick, comma separated; any other `level`
+    /// tag is an ordinary tag.
+    #[arg(long, env = "ZIBRATO_STATSD_LEVELS", value_delimiter = ',', value_parser = parse_level)]
+    pub statsd_levels: Vec<String>,
+
+    /// The source of statsd lines without a `source` or `host` tag; none by default.
+    #[arg(long, env = "ZIBRATO_STATSD_SOURCE", value_parser = parse_name)]
+    pub statsd_source: Option<String>,
+
+    /// Most statsd names remembered at once (a gauge's current value, for `+N`/`-N`; a
+    /// sampled counter's fraction); past it, the least recently seen are forgotten,
+    /// counted.
+    #[arg(long, env = "ZIBRATO_STATSD_MAX_KEYS", default_value = "100000")]
+    pub statsd_max_keys: NonZeroU32,
+
+    /// The kernel receive buffer asked for the statsd UDP socket, bytes: room for a
+    /// burst while the ingress is busy (8 MiB holds about 100 000 short lines). Linux
+    /// grants at most `net.core.rmem_max`; the start-up log says what was granted.
+    /// What overflows it is dropped by the kernel, counted as `statsd_kernel_dropped`.
+    #[arg(long, env = "ZIBRATO_STATSD_RECEIVE_BUFFER", default_value = "8388608")]
+    pub statsd_receive_buffer: NonZeroU32,
+
     /// Seconds between self-metric frames on the level `zibrato`.
     #[arg(long, env = "ZIBRATO_STATS_INTERVAL", default_value = "10", value_parser = parse_seconds)]
     pub stats_interval: Duration,
@@ -236,6 +269,12 @@ fn parse_max_subscriptions(text: &str) -> Result<NonZeroU32, String> {
         ));
     }
     Ok(max)
+}
+
+fn parse_level(text: &str) -> Result<String, String> {
+    zibrato_wire::Level::new(text.trim())
+        .map(|l| l.as_str().to_string())
+        .map_err(|e| format!("{text:?}: {e}"))
 }
 
 fn parse_name(text: &str) -> Result<String, String> {

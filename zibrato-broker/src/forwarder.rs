@@ -2,7 +2,7 @@
 //! out to workers and linked brokers; what each side wants the other way.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tracing::warn;
@@ -89,6 +89,10 @@ pub struct Broker {
     pub(crate) ingress: Arc<Counters>,
     /// How much of those was folded in already: (oversized, bad framing).
     pub(crate) ingress_folded: (u64, u64),
+    /// What the statsd ingress counted.
+    pub(crate) statsd: Arc<crate::statsd::Counters>,
+    /// Tells the statsd ingress to hand over its open frames and end.
+    pub(crate) statsd_stop: Arc<AtomicBool>,
     pub(crate) stats: BrokerStats,
     pub(crate) telemetry: Telemetry,
     stats_interval: Duration,
@@ -154,20 +158,36 @@ impl Broker {
             None => None,
         };
         let ingress = Arc::new(Counters::default());
-        let devices = if config.udp.is_some() || config.stream.is_some() {
+        let statsd = Arc::new(crate::statsd::Counters::default());
+        let statsd_stop = Arc::new(AtomicBool::new(false));
+        let inlets = config.udp.is_some() || config.stream.is_some() || config.statsd.is_some();
+        let devices = if inlets {
             let pull = context
                 .socket(zmq::PULL)
-                .map_err(BrokerError::zmq("create the device ingress socket"))?;
+                .map_err(BrokerError::zmq("create the ingress socket"))?;
             pull.set_rcvhwm(config.publisher_hwm.get() as i32)
-                .map_err(BrokerError::zmq("set the device ingress queue"))?;
+                .map_err(BrokerError::zmq("set the ingress queue"))?;
             pull.bind(ingress::ENDPOINT)
-                .map_err(BrokerError::zmq("bind the device ingress"))?;
+                .map_err(BrokerError::zmq("bind the ingress"))?;
             let sources = Sources {
                 udp: config.udp,
                 stream: config.stream.clone(),
                 max_frame: config.max_frame_bytes.get() as usize,
             };
             ingress::start(&context, &sources, &ingress)?;
+            if let Some(listen) = &config.statsd {
+                let settings = crate::statsd::Settings {
+                    listen: listen.clone(),
+                    level: config.statsd_level.clone(),
+                    levels: config.statsd_levels.clone(),
+                    source: config.statsd_source.clone(),
+                    max_keys: config.statsd_max_keys.get() as usize,
+                    receive_buffer: config.statsd_receive_buffer.get() as usize,
+                    max_frame: config.max_frame_bytes.get() as usize,
+                };
+                let push = ingress::push_socket(&context)?;
+                crate::statsd::start(settings, push, statsd.clone(), statsd_stop.clone())?;
+            }
             Some(pull)
         } else {
             None
@@ -206,6 +226,8 @@ impl Broker {
             devices,
             ingress,
             ingress_folded: (0, 0),
+            statsd,
+            statsd_stop,
             stats: BrokerStats::default(),
             telemetry: Telemetry::new(&source),
             stats_interval: config.stats_interval,

@@ -78,7 +78,7 @@ pub(crate) fn start(
     Ok(())
 }
 
-fn push_socket(context: &zmq::Context) -> Result<zmq::Socket, BrokerError> {
+pub(crate) fn push_socket(context: &zmq::Context) -> Result<zmq::Socket, BrokerError> {
     let push = context
         .socket(zmq::PUSH)
         .map_err(BrokerError::zmq("create the device ingress socket"))?;
@@ -106,7 +106,7 @@ fn spawn(name: &str, run: impl FnOnce() + Send + 'static) -> Result<(), BrokerEr
 /// (its ZeroMQ context is ending), and the thread ends with it. Any other failure
 /// would leave devices unheard while the broker looks healthy, so it ends the process
 /// with a failure exit, as a panic in any broker thread does.
-fn pass(push: &zmq::Socket, record: &[u8]) -> bool {
+pub(crate) fn pass(push: &zmq::Socket, record: &[u8]) -> bool {
     loop {
         match push.send(record, 0) {
             Ok(()) => return true,

@@ -57,6 +57,13 @@ impl Keys {
                 what: format!("bind {}, which other hosts can reach,", config.host),
             });
         }
+        if let Some(crate::statsd::Listen::Udp(addr)) = &config.statsd {
+            if !config.insecure && !addr.ip().is_loopback() {
+                return Err(BrokerError::Insecure {
+                    what: format!("listen for statsd on {addr}, which other hosts can reach,"),
+                });
+            }
+        }
         if let Some(host) = config.upstream_host() {
             let pinned = config.upstream_key.is_some();
             if !pinned && !config.insecure && !zibrato_common::is_loopback_host(host) {

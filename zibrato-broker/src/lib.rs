@@ -48,6 +48,13 @@
 //! | `zibrato.broker.subscriptions` | gauge | topics the workers subscribe to now |
 //! | `zibrato.broker.relays_linked`, `.relays_connected` | gauge | brokers linked to this one's relay port, and of them connected now |
 //! | `zibrato.broker.upstream_up` | gauge | 1 while the `--upstream` link is up |
+//! | `zibrato.broker.curve_refused.{publishers,workers,relays}` | counter | peers refused: their CURVE key is not in `--curve-allow` |
+//! | `zibrato.broker.handshake_failed.{…}` | counter | handshakes that failed (no key, a wrong key for this broker) |
+//! | `zibrato.broker.dropped.revoked` | counter | frames from connections whose key was revoked (SIGHUP) |
+//! | `zibrato.broker.statsd.datagrams`, `.lines`, `.measurements` | counter | what the statsd ingress took |
+//! | `zibrato.broker.statsd.refused.{unparsable,bad_name,bad_value,unsupported,too_long}` | counter | statsd lines refused, by reason |
+//! | `zibrato.broker.statsd.keys_forgotten` | counter | names forgotten to stay within `--statsd-max-keys` |
+//! | `zibrato.broker.statsd.kernel_dropped` | counter | datagrams the kernel dropped at the UDP socket, its receive buffer full |
 //!
 //! For each destination, `offered = delivered + unwanted + expired + dropped_full +
 //! dropped_at_shutdown + dropped_gone + send_failures + pending` ([`Outcome`]).
@@ -68,6 +75,7 @@ mod report;
 mod route;
 mod security;
 mod sockets;
+pub mod statsd;
 mod stop;
 mod subscriptions;
 mod telemetry;
@@ -80,4 +88,4 @@ pub use error::BrokerError;
 pub use forwarder::Broker;
 pub use outbox::Tally;
 pub use stop::Stopped;
-pub use telemetry::{BrokerStats, Outcome};
+pub use telemetry::{BrokerStats, Outcome, StatsdStats};

@@ -85,6 +85,17 @@ impl Broker {
         self.stats.relays_connected = self.relays.connected() as u64;
         self.stats.upstream_up = u64::from(self.upstream.as_ref().is_some_and(Upstream::is_up));
         self.stats.subscriptions = self.workers.subscriptions.topics().len() as u64;
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        let statsd = &mut self.stats.statsd;
+        statsd.datagrams = load(&self.statsd.datagrams);
+        statsd.lines = load(&self.statsd.lines);
+        statsd.measurements = load(&self.statsd.measurements);
+        statsd.keys_forgotten = load(&self.statsd.keys_forgotten);
+        statsd.dropped = load(&self.statsd.dropped);
+        statsd.kernel_dropped = load(&self.statsd.kernel_dropped);
+        for (total, count) in statsd.refused.iter_mut().zip(self.statsd.refused.iter()) {
+            *total = load(count);
+        }
         if let Some(zap) = &self.zap {
             for (total, count) in self.stats.curve_refused.iter_mut().zip(zap.refused.iter()) {
                 *total = count.load(Ordering::Relaxed);

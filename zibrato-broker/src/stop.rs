@@ -38,6 +38,9 @@ impl Broker {
     /// A ZeroMQ failure.
     pub fn stop(&mut self) -> Result<Stopped, BrokerError> {
         self.withdraw_from_publishers()?;
+        // The statsd ingress hands over its open frames; the drain takes them in.
+        self.statsd_stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let started = Instant::now();
         let deadline = later(started, self.shutdown_timeout);
         let mut quiet_since = Instant::now();

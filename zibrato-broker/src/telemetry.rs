@@ -70,6 +70,27 @@ impl Outcome {
     }
 }
 
+impl StatsdStats {
+    /// The figures under their names (`refused.unparsable`, …).
+    fn named(&self) -> Vec<(String, u64)> {
+        let mut named = vec![
+            ("datagrams".to_string(), self.datagrams),
+            ("lines".to_string(), self.lines),
+            ("measurements".to_string(), self.measurements),
+            ("keys_forgotten".to_string(), self.keys_forgotten),
+            ("dropped".to_string(), self.dropped),
+            ("kernel_dropped".to_string(), self.kernel_dropped),
+        ];
+        for reason in crate::statsd::Refusal::ALL {
+            named.push((
+                format!("refused.{}", reason.as_str()),
+                self.refused[reason.index()],
+            ));
+        }
+        named
+    }
+}
+
 /// Running totals since the broker started.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -120,6 +141,32 @@ pub struct BrokerStats {
     /// Handshakes that failed, per port (a peer without a key or with a wrong one for
     /// this broker, or not speaking ZeroMQ's protocol).
     pub handshake_failed: [u64; 3],
+    /// The statsd ingress (`--statsd`).
+    pub statsd: StatsdStats,
+}
+
+/// What the statsd ingress took and refused. `lines = taken + Σ refused`, and the
+/// measurements of the lines taken go out in the ingress's frames (`accepted`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StatsdStats {
+    /// Datagrams received.
+    pub datagrams: u64,
+    /// Lines in them.
+    pub lines: u64,
+    /// Measurements made of the lines taken.
+    pub measurements: u64,
+    /// Lines refused, per [`Refusal::index`](crate::statsd::Refusal::index).
+    pub refused: [u64; crate::statsd::Refusal::ALL.len()],
+    /// Names forgotten to stay within `--statsd-max-keys` (a relative gauge update
+    /// then starts from 0 again).
+    pub keys_forgotten: u64,
+    /// Measurements that could not be framed (none with valid names; never silent).
+    pub dropped: u64,
+    /// Datagrams the kernel dropped at the UDP socket because its receive buffer was
+    /// full (from `/proc/net/udp`; 0 where that is not known, and for a Unix socket,
+    /// whose senders wait instead).
+    pub kernel_dropped: u64,
 }
 
 impl BrokerStats {
@@ -166,6 +213,9 @@ impl BrokerStats {
             totals.push((format!("curve_refused_{port}"), self.curve_refused[i]));
             totals.push((format!("handshake_failed_{port}"), self.handshake_failed[i]));
         }
+        for (name, value) in self.statsd.named() {
+            totals.push((format!("statsd_{}", name.replace('.', "_")), value));
+        }
         for (destination, outcome) in self.destinations() {
             for (name, tally) in outcome.named() {
                 totals.push((format!("{destination}_{name}"), tally.frames));
@@ -210,6 +260,9 @@ impl BrokerStats {
                 format!("zibrato.broker.dropped.{}", reason.as_str()),
                 self.dropped(reason),
             ));
+        }
+        for (name, value) in self.statsd.named() {
+            counters.push((format!("zibrato.broker.statsd.{name}"), value));
         }
         for (i, port) in PORTS.iter().enumerate() {
             counters.push((

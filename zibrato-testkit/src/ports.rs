@@ -1,6 +1,6 @@
 //! Free loopback ports.
 
-use std::net::TcpListener;
+use std::net::{TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicU16, Ordering};
 
 /// A port `p` such that `p`, `p + 1` and `p + 2` are all free on 127.0.0.1 right now,
@@ -21,4 +21,13 @@ pub fn free_ports() -> u16 {
             return port;
         }
     }
+}
+
+/// A UDP port free on 127.0.0.1 right now (the kernel's choice), for a daemon to bind:
+/// the broker's `--udp` or `--statsd`.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|socket| socket.local_addr())
+        .expect("a free UDP port")
+        .port()
 }

@@ -110,6 +110,10 @@ impl Statsd {
     }
 
     /// A timer's values (milliseconds), as statsd holds them, if it has the timer.
+    ///
+    /// # Panics
+    /// When the timer holds more than 100 values: node prints only the first 100 of
+    /// an array (`... N more items`), so a test's timers stay within 100.
     pub fn timer(&self, name: &str) -> Option<Vec<f64>> {
         let timers = self.command("timers").ok()?;
         let start = timers
@@ -118,11 +122,16 @@ impl Statsd {
         let rest = &timers[start..];
         let open = rest.find('[')?;
         let close = rest.find(']')?;
+        let values = &rest[open + 1..close];
+        assert!(
+            !values.contains("more item"),
+            "statsd printed only 100 of {name}'s values"
+        );
         Some(
-            rest[open + 1..close]
+            values
                 .split(',')
                 .map(str::trim)
-                .filter(|v| !v.is_empty() && !v.starts_with("..."))
+                .filter(|v| !v.is_empty())
                 .filter_map(|v| v.parse().ok())
                 .collect(),
         )

@@ -15,10 +15,27 @@ pub fn require_tool(tool: &str, install_hint: &str) -> bool {
 
 /// A Python interpreter that has the official `opentelemetry-proto` package (for the
 /// OTLP worker's receiver), or `None` (skip loudly; panic under
-/// `ZIBRATO_REQUIRE_TOOLS=1`). Tried in order: `$ZIBRATO_OTLP_PYTHON`, the virtual
-/// environment CI makes in `~/.zibrato-tools/otlp-venv`, `python3`.
+/// `ZIBRATO_REQUIRE_TOOLS=1`).
 pub fn require_otlp_python() -> Option<std::path::PathBuf> {
-    let hint = "python3 -m venv ~/.zibrato-tools/otlp-venv && ~/.zibrato-tools/otlp-venv/bin/pip install opentelemetry-proto";
+    require_python_module(
+        "opentelemetry.proto.collector.metrics.v1.metrics_service_pb2",
+        "opentelemetry-proto",
+    )
+}
+
+/// A Python interpreter that has pystatsd (the PyPI package `statsd`), a real statsd
+/// client, or `None` (skip loudly; panic under `ZIBRATO_REQUIRE_TOOLS=1`).
+pub fn require_pystatsd() -> Option<std::path::PathBuf> {
+    require_python_module("statsd", "statsd")
+}
+
+/// A Python interpreter that can import `module`, from the PyPI package `package`.
+/// Tried in order: `$ZIBRATO_OTLP_PYTHON`, the virtual environment CI makes in
+/// `~/.zibrato-tools/otlp-venv`, `python3`.
+fn require_python_module(module: &str, package: &str) -> Option<std::path::PathBuf> {
+    let hint = format!(
+        "python3 -m venv ~/.zibrato-tools/otlp-venv && ~/.zibrato-tools/otlp-venv/bin/pip install {package}"
+    );
     let mut candidates: Vec<std::path::PathBuf> = Vec::new();
     if let Some(p) = std::env::var_os("ZIBRATO_OTLP_PYTHON") {
         candidates.push(p.into());
@@ -27,18 +44,29 @@ pub fn require_otlp_python() -> Option<std::path::PathBuf> {
         candidates.push(std::path::Path::new(&home).join(".zibrato-tools/otlp-venv/bin/python"));
     }
     candidates.push("python3".into());
+    let import = format!("import {module}");
     let found = candidates.into_iter().find(|python| {
         Command::new(python)
-            .args([
-                "-c",
-                "import opentelemetry.proto.collector.metrics.v1.metrics_service_pb2",
-            ])
+            .args(["-c", &import])
             .output()
             .is_ok_and(|out| out.status.success())
     });
-    present_or_skip(found.is_some(), "opentelemetry-proto (Python)", hint)
+    present_or_skip(found.is_some(), package, &hint)
         .then_some(found)
         .flatten()
+}
+
+/// The `node_modules` folder that has hot-shots (a real Node statsd and DogStatsD
+/// client), or `None` (skip loudly; panic under `ZIBRATO_REQUIRE_TOOLS=1`).
+pub fn require_hotshots() -> Option<std::path::PathBuf> {
+    let hint = "npm install --prefix ~/.zibrato-tools hot-shots";
+    if !require_tool("node", hint) {
+        return None;
+    }
+    let home = std::env::var_os("HOME").unwrap_or_default();
+    let modules = std::path::Path::new(&home).join(".zibrato-tools/node_modules");
+    let found = modules.join("hot-shots").exists();
+    present_or_skip(found, "hot-shots", hint).then_some(modules)
 }
 
 /// Etsy statsd's `stats.js`, or `None` (skip loudly; panic under
