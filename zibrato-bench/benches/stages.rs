@@ -7,6 +7,8 @@
 //! with ids in its names), every one folded into the overflow series, beside the same
 //! aggregator ingesting series it holds.
 //!
+//! The statsd ingress's line parser, per line.
+//!
 //! `cargo bench -p zibrato-bench --bench stages`
 
 use std::time::{Duration, Instant};
@@ -15,7 +17,7 @@ use criterion::measurement::WallTime;
 use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
 };
-use zibrato_bench::realistic::{Event, events, frames, series_kind};
+use zibrato_bench::realistic::{Event, events, frames, series_kind, statsd_lines};
 use zibrato_wire::Frame;
 use zibrato_wire::Value;
 use zibrato_worker::internals::Aggregator;
@@ -117,9 +119,29 @@ fn worker_at_the_cap(c: &mut Criterion) {
     g.finish();
 }
 
+/// The statsd ingress's line parser on realistic lines, plain and with DogStatsD tags.
+fn statsd_parse(c: &mut Criterion) {
+    let mut g = c.benchmark_group("statsd_parse");
+    for tags in [false, true] {
+        let lines = statsd_lines(&events(1_000, 1_000), tags);
+        let lines: Vec<&str> = lines.iter().map(|l| l.trim_end()).collect();
+        g.throughput(Throughput::Elements(lines.len() as u64));
+        let mut samples = Vec::new();
+        g.bench_function(if tags { "dogstatsd_tags" } else { "plain" }, |b| {
+            b.iter(|| {
+                for line in &lines {
+                    let parsed = zibrato_broker::statsd::parse(line, &["crit"], &mut samples);
+                    std::hint::black_box(parsed.is_ok());
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
-    targets = broker_accept, worker_aggregate, worker_at_the_cap
+    targets = broker_accept, worker_aggregate, worker_at_the_cap, statsd_parse
 }
 criterion_main!(benches);

@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use zibrato_bench::peers::statsd_lossless;
-use zibrato_bench::realistic::{events, frames};
+use zibrato_bench::realistic::{events, frames, statsd_lines};
 use zibrato_client::Zibrato;
 use zibrato_testkit::{bin_path, find_statsd, rss};
 use zibrato_wire::Frame;
@@ -23,7 +23,7 @@ const SERIES: usize = 10_000;
 
 /// The rates statsd is offered, lines per second.
 const STATSD_RATES: &[u64] = &[
-    50_000, 100_000, 150_000, 200_000, 250_000, 300_000, 350_000, 400_000, 500_000,
+    100_000, 200_000, 300_000, 400_000, 500_000, 600_000, 800_000, 1_000_000, 1_200_000,
 ];
 
 fn zibrato_ingest(series: usize) -> f64 {
@@ -140,7 +140,13 @@ fn main() {
         return; // for profiling the ingest path alone
     }
     match find_statsd() {
-        Some(js) => match statsd_lossless(&js, &events(1_000, 200_000), STATSD_RATES, 2.0) {
+        Some(js) => match statsd_lossless(
+            &js,
+            &statsd_lines(&events(1_000, 200_000), false),
+            STATSD_RATES,
+            2.0,
+            20,
+        ) {
             Some(result) => {
                 for step in &result.steps {
                     println!(

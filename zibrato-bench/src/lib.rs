@@ -1,6 +1,7 @@
 //! Helpers shared by Zibrato's benchmarks; the benchmarks themselves are in
 //! `benches/`. Run them with `cargo bench -p zibrato-bench`.
 
+pub mod daemons;
 pub mod peers;
 pub mod procstat;
 pub mod realistic;

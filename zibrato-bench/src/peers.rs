@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use zibrato_testkit::{Statsd, free_ports, rss};
 
 use crate::paced;
-use crate::realistic::{Event, statsd_line};
+use crate::procstat::process_cpu;
 
 /// Loss above which a rate no longer counts as lossless (statsd's 1 %, as measured in
 /// the design's figures).
@@ -26,6 +26,9 @@ pub struct Step {
     pub sent: u64,
     /// Received by the peer.
     pub received: u64,
+    /// The peer's CPU time over the step, seconds, where it runs in a process of its
+    /// own (statsd; not the in-process relay).
+    pub cpu: Option<f64>,
 }
 
 impl Step {
@@ -46,54 +49,82 @@ pub struct StatsdResult {
     pub rss: u64,
 }
 
-/// Sends `rate` statsd lines per second for `seconds` (20 lines per datagram, as a
-/// batching statsd client would); returns what statsd counted.
-pub fn statsd_step(statsd: &Statsd, lines: &[String], rate: u64, seconds: f64) -> Step {
+/// What [`send_lines`] sent.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sent {
+    /// Lines.
+    pub lines: u64,
+    /// Datagrams.
+    pub datagrams: u64,
+}
+
+/// Sends `rate` of `lines` (cycled) per second for `seconds` to UDP `port` on
+/// 127.0.0.1, `per_datagram` lines in each datagram (the last may hold fewer), as a
+/// batching statsd client does: a datagram goes when it is full, sleeping 50 µs while
+/// fewer lines than that are due.
+pub fn send_lines(port: u16, lines: &[String], rate: u64, seconds: f64, per_datagram: u64) -> Sent {
     let socket = UdpSocket::bind("127.0.0.1:0").expect("udp socket");
-    let before = statsd.metrics_received();
+    let total = (rate as f64 * seconds) as u64;
+    let start = Instant::now();
     let mut packet = String::new();
+    let mut sent = Sent::default();
     let mut index = 0;
-    let sent = paced(rate as f64, seconds, |due| {
+    while sent.lines < total {
+        let due = ((start.elapsed().as_secs_f64() * rate as f64) as u64).min(total);
+        let n = per_datagram.min(total - sent.lines);
+        if due < sent.lines + n {
+            std::thread::sleep(Duration::from_micros(50));
+            continue;
+        }
         packet.clear();
-        let n = due.min(20);
         for _ in 0..n {
             packet.push_str(&lines[index % lines.len()]);
             index += 1;
         }
-        let _ = socket.send_to(packet.as_bytes(), ("127.0.0.1", statsd.port));
-        n
-    });
+        let _ = socket.send_to(packet.as_bytes(), ("127.0.0.1", port));
+        sent.lines += n;
+        sent.datagrams += 1;
+    }
+    sent
+}
+
+/// Sends `rate` statsd lines per second for `seconds`, `per_datagram` to a datagram;
+/// returns what statsd counted and the CPU it spent.
+pub fn statsd_step(
+    statsd: &Statsd,
+    lines: &[String],
+    rate: u64,
+    seconds: f64,
+    per_datagram: u64,
+) -> Step {
+    let before = statsd.metrics_received();
+    let cpu = process_cpu(statsd.pid());
+    let sent = send_lines(statsd.port, lines, rate, seconds, per_datagram).lines;
     // statsd counts what it has parsed; give it time to finish the queue.
     std::thread::sleep(Duration::from_millis(1500));
     Step {
         rate,
         sent,
         received: statsd.metrics_received() - before,
+        cpu: Some(process_cpu(statsd.pid()) - cpu),
     }
 }
 
-/// Runs the statsd at `stats_js` on free loopback ports and raises the rate through
-/// `rates` until it loses more than [`STATSD_LOSS_LIMIT`] of the events.
+/// Runs the statsd at `stats_js` on free loopback ports and raises the rate of `lines`
+/// (each ending in a newline) through `rates` until it loses more than [`STATSD_LOSS_LIMIT`] of the events.
 pub fn statsd_lossless(
     stats_js: &Path,
-    events: &[Event],
+    lines: &[String],
     rates: &[u64],
     seconds: f64,
+    per_datagram: u64,
 ) -> Option<StatsdResult> {
     let port = free_ports();
     let statsd = Statsd::start(&stats_js.to_path_buf(), port, port + 1).ok()?;
-    let lines: Vec<String> = events
-        .iter()
-        .map(|e| {
-            let mut s = String::new();
-            statsd_line(e, &mut s);
-            s
-        })
-        .collect();
     let mut steps = Vec::new();
     let mut lossless = 0;
     for &rate in rates {
-        let step = statsd_step(&statsd, &lines, rate, seconds);
+        let step = statsd_step(&statsd, lines, rate, seconds, per_datagram);
         steps.push(step);
         if step.loss() > STATSD_LOSS_LIMIT {
             break;
@@ -219,6 +250,7 @@ fn relay_run(rate: u64, seconds: f64, count: u64, size: usize) -> (Step, Duratio
             rate,
             sent,
             received: received.load(Ordering::Relaxed),
+            cpu: None,
         },
         elapsed,
     )

@@ -61,6 +61,23 @@ pub fn statsd_line(e: &Event, out: &mut String) {
     };
 }
 
+/// The statsd lines of `events`, each ending in a newline; with `tags`, DogStatsD tags
+/// (`|#env:prod,region:eu`) on each.
+pub fn statsd_lines(events: &[Event], tags: bool) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            let mut line = String::new();
+            statsd_line(e, &mut line);
+            if tags {
+                line.pop();
+                line.push_str("|#env:prod,region:eu\n");
+            }
+            line
+        })
+        .collect()
+}
+
 /// Encodes `events` into frames of at most `per_frame` measurements, as a publisher
 /// would, with source `web-1` on level `info`.
 pub fn frames(events: &[Event], per_frame: usize) -> Vec<Vec<u8>> {

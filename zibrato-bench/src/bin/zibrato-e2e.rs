@@ -18,10 +18,11 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use zibrato_bench::daemons::{beside, broker, console_worker, logged};
 use zibrato_bench::paced;
 use zibrato_bench::peers::{statsd_lossless, zmq_relay};
 use zibrato_bench::procstat::{own_threads_cpu, process_cpu, this_thread_cpu};
-use zibrato_bench::realistic::{Event, events, series_name};
+use zibrato_bench::realistic::{Event, events, series_name, statsd_lines};
 use zibrato_client::{Value, Zibrato};
 use zibrato_testkit::{Daemon, Subscriber, find_statsd, free_ports, rss};
 use zibrato_wire::Frame;
@@ -105,16 +106,10 @@ mod tempdir {
 }
 
 fn start_brokers(link: Link) -> Brokers {
-    let broker = |args: &[&str]| {
-        let daemon = Daemon::start(beside("zibrato-broker"), args);
-        daemon.wait_for_output("broker listening", Duration::from_secs(10));
-        daemon
-    };
     let port = free_ports();
-    let port_text = port.to_string();
     if link == Link::None {
         return Brokers {
-            local: broker(&["--port", &port_text]),
+            local: broker(port, &[]),
             central: None,
             publish: port,
             read: port + 1,
@@ -123,7 +118,7 @@ fn start_brokers(link: Link) -> Brokers {
         };
     }
     let upstream = format!("tcp://127.0.0.1:{}", port + 2);
-    let local_port = free_ports().to_string();
+    let local_port = free_ports();
     let (central, local, worker_keys, keys) = if link == Link::Curve {
         let dir = std::env::temp_dir().join(format!("zibrato-e2e-keys-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -151,24 +146,26 @@ fn start_brokers(link: Link) -> Brokers {
             .expect("a copy");
         }
         let allow = allow.to_string_lossy().into_owned();
-        let central = broker(&[
-            "--port",
-            &port_text,
-            "--curve-secret-file",
-            &file("central", "key_secret"),
-            "--curve-allow",
-            &allow,
-        ]);
-        let local = broker(&[
-            "--port",
-            &local_port,
-            "--upstream",
-            &upstream,
-            "--curve-secret-file",
-            &file("local", "key_secret"),
-            "--upstream-key",
-            &file("central", "key"),
-        ]);
+        let central = broker(
+            port,
+            &[
+                "--curve-secret-file",
+                &file("central", "key_secret"),
+                "--curve-allow",
+                &allow,
+            ],
+        );
+        let local = broker(
+            local_port,
+            &[
+                "--upstream",
+                &upstream,
+                "--curve-secret-file",
+                &file("local", "key_secret"),
+                "--upstream-key",
+                &file("central", "key"),
+            ],
+        );
         let worker_keys = vec![
             "--curve-secret-file".to_string(),
             file("worker", "key_secret"),
@@ -177,15 +174,15 @@ fn start_brokers(link: Link) -> Brokers {
         ];
         (central, local, worker_keys, Some(keys))
     } else {
-        let central = broker(&["--port", &port_text]);
-        let local = broker(&["--port", &local_port, "--upstream", &upstream]);
+        let central = broker(port, &[]);
+        let local = broker(local_port, &["--upstream", &upstream]);
         (central, local, Vec::new(), None)
     };
     local.wait_for_output("upstream broker linked", Duration::from_secs(10));
     Brokers {
         local,
         central: Some(central),
-        publish: local_port.parse().expect("a port"),
+        publish: local_port,
         read: port + 1,
         worker_keys,
         _keys: keys,
@@ -252,50 +249,11 @@ impl Run {
     }
 }
 
-/// `key=value` from a daemon's log line containing `marker`.
-fn logged(output: &str, marker: &str, key: &str) -> u64 {
-    output
-        .lines()
-        .rev()
-        .find(|l| l.contains(marker))
-        .and_then(|l| {
-            l.split_whitespace()
-                .find_map(|w| w.strip_prefix(&format!("{key}=")))
-                .and_then(|v| v.trim_matches('"').parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn beside(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().expect("own path");
-    let path = exe.with_file_name(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --release --workspace --bins`",
-        path.display()
-    );
-    path
-}
-
 fn run_rate(cli: &Cli, stream: &[Event], names: &[String], rate: f64) -> Run {
     let brokers = start_brokers(cli.link);
     let port = brokers.publish;
-    let worker_port = brokers.read.to_string();
-    let mut worker_args = vec![
-        "--port",
-        &worker_port,
-        "--levels",
-        "info,crit",
-        "--flush",
-        "1",
-        "--format",
-        "json",
-        "--expire-after",
-        "3600",
-    ];
-    worker_args.extend(brokers.worker_keys.iter().map(String::as_str));
-    let mut worker = Daemon::start(beside("zibrato-console"), &worker_args);
-    worker.wait_for_output("worker subscribed", Duration::from_secs(10));
+    let keys: Vec<&str> = brokers.worker_keys.iter().map(String::as_str).collect();
+    let mut worker = console_worker(brokers.read, "info,crit", &keys);
     // Routed at the broker the client publishes to (through the link, when there is
     // one): the watcher there needs no keys.
     let watcher = Subscriber::connect(port + 1, &[]);
@@ -561,11 +519,12 @@ fn main() {
     let statsd = find_statsd().and_then(|js| {
         statsd_lossless(
             &js,
-            &events(1_000, 200_000),
+            &statsd_lines(&events(1_000, 200_000), false),
             &[
-                100_000, 200_000, 250_000, 300_000, 350_000, 400_000, 500_000, 600_000,
+                100_000, 200_000, 300_000, 400_000, 500_000, 600_000, 800_000, 1_000_000,
             ],
             2.0,
+            20,
         )
     });
     if let Some(result) = &statsd {
