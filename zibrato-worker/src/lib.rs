@@ -89,9 +89,11 @@ mod delivery;
 mod pending;
 mod retry_after;
 mod runner;
+mod schedule;
 mod sequence;
 mod sketch;
 pub mod spool;
+mod subscriber;
 mod summary;
 mod telemetry;
 
