@@ -263,7 +263,7 @@ fn main() -> ExitCode {
         stats.dropped()
     );
     match worker {
-        Ok(code) => code,
+        Ok(status) => ExitCode::from(status),
         Err(_) => ExitCode::FAILURE,
     }
 }

@@ -2,13 +2,12 @@
 //! what other hosts (the Python package's `python -m zibrato.backend`) run in-process.
 
 use std::ffi::OsString;
-use std::process::ExitCode;
-
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use tracing::{error, info, warn};
 use zibrato_common::curve::KeyPair;
+use zibrato_common::exit::{FAILURE, SUCCESS, UNDELIVERED, USAGE};
 use zibrato_common::{Reload, Shutdown, init_logging};
 
 use crate::{Broker, Config};
@@ -39,27 +38,21 @@ enum Command {
     },
 }
 
-/// The exit status of a stop that dropped frames a destination was waiting for (held
-/// for workers within the grace, or not acknowledged by a linked broker in time).
-pub const UNDELIVERED_EXIT_CODE: u8 = 3;
-
 /// Parses `args` (the program name first, as `std::env::args_os()` gives it) as the
 /// `zibrato-broker` command line and runs the broker until a stop signal: the
-/// binary's whole behaviour, logging, signals and exit codes included (2 for a bad
-/// command line, 1 for a failure, 0 after a clean stop, 3 after a stop that dropped
-/// frames a destination was waiting for).
-pub fn main_with_args<I, T>(args: I) -> ExitCode
+/// binary's whole behaviour, logging and signals included. Returns the exit status
+/// ([`zibrato_common::exit`]): 2 for a bad command line (and for a non-loopback address
+/// without keys or `--insecure`), 1 for a failure, 0 after a clean stop, 3 after a stop
+/// that dropped frames a destination was waiting for (held for workers within the
+/// grace, or not acknowledged by a linked broker in time).
+pub fn main_with_args<I, T>(args: I) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli: Cli = match zibrato_common::exit::parse_args(args) {
         Ok(cli) => cli,
-        Err(e) => {
-            // Help and version are not errors; a bad flag is (2), said in one line.
-            let _ = e.print();
-            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
-        }
+        Err(status) => return status,
     };
     if let Some(Command::Keygen { name, dir }) = cli.command {
         return keygen(&name, &dir);
@@ -67,21 +60,25 @@ where
     let config = cli.config;
     if let Err(message) = init_logging(&config.log_level) {
         eprintln!("zibrato-broker: {message}");
-        return ExitCode::from(2);
+        return USAGE;
     }
     zibrato_common::exit_on_panic();
     let shutdown = match Shutdown::install() {
         Ok(shutdown) => shutdown,
         Err(e) => {
             error!("cannot install signal handlers: {e}");
-            return ExitCode::FAILURE;
+            return FAILURE;
         }
     };
     let mut broker = match Broker::bind(&config) {
         Ok(broker) => broker,
         Err(e) => {
             error!("{e}");
-            return ExitCode::FAILURE;
+            // Exposed without keys is a command line to correct, not a failure to retry.
+            return match e {
+                crate::BrokerError::Insecure { .. } => USAGE,
+                _ => FAILURE,
+            };
         }
     };
     match Reload::install() {
@@ -110,24 +107,24 @@ where
                 measurements = stopped.undelivered.measurements,
                 "broker stopped with frames undelivered"
             );
-            ExitCode::from(UNDELIVERED_EXIT_CODE)
+            UNDELIVERED
         }
         Ok(_) => {
             info!(signal = %shutdown.signal_name().unwrap_or("none"), "broker stopped");
-            ExitCode::SUCCESS
+            SUCCESS
         }
         Err(e) => {
             error!("{e}");
-            ExitCode::FAILURE
+            FAILURE
         }
     }
 }
 
 /// `zibrato-broker keygen NAME`: writes the pair, says where.
-fn keygen(name: &str, dir: &std::path::Path) -> ExitCode {
+fn keygen(name: &str, dir: &std::path::Path) -> u8 {
     if let Err(e) = std::fs::create_dir_all(dir) {
         eprintln!("zibrato-broker keygen: cannot make {}: {e}", dir.display());
-        return ExitCode::FAILURE;
+        return FAILURE;
     }
     let written = KeyPair::generate().and_then(|pair| pair.write(dir, name));
     match written {
@@ -140,11 +137,11 @@ fn keygen(name: &str, dir: &std::path::Path) -> ExitCode {
                 "secret key:  {} (readable by its owner only: --curve-secret-file)",
                 secret.display()
             );
-            ExitCode::SUCCESS
+            SUCCESS
         }
         Err(e) => {
             eprintln!("zibrato-broker keygen: {e}");
-            ExitCode::FAILURE
+            FAILURE
         }
     }
 }

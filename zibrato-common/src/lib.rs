@@ -18,11 +18,14 @@
 //!
 //! # Features
 //!
-//! * `daemon` (default): [`init_logging`], [`Shutdown`] and [`exit_on_panic`]. Without it the crate has
+//! * `daemon` (default): [`init_logging`], [`Shutdown`], [`exit_on_panic`] and the
+//!   [`exit`] statuses. Without it the crate has
 //!   no dependency but the wire format, for libraries that only publish self-metrics.
 
 #[cfg(feature = "zmq")]
 pub mod curve;
+#[cfg(feature = "daemon")]
+pub mod exit;
 mod identity;
 #[cfg(feature = "daemon")]
 mod logging;
@@ -45,12 +48,12 @@ pub use logging::{LoggingError, init_logging};
 #[cfg(feature = "zmq")]
 pub use monitor::SocketMonitor;
 #[cfg(feature = "daemon")]
-pub use panic::{PANIC_EXIT_CODE, exit_on_panic};
+pub use panic::exit_on_panic;
 pub use ratelimit::RateLimiter;
 #[cfg(feature = "daemon")]
 pub use reload::Reload;
 #[cfg(feature = "daemon")]
-pub use shutdown::{FORCED_EXIT_CODE, Shutdown};
+pub use shutdown::Shutdown;
 pub use telemetry::{SELF_METRICS_LEVEL, Telemetry};
 pub use time::later;
 pub use values::{SecondsError, host_name, is_loopback_host, parse_seconds};

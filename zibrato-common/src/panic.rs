@@ -1,10 +1,8 @@
 //! A panic on any thread ends the daemon.
 
-/// The exit status of a daemon ended by a panic (the status Rust gives a panicking
-/// `main`).
-pub const PANIC_EXIT_CODE: i32 = 101;
+use crate::exit;
 
-/// Makes a panic on any thread end the whole process with [`PANIC_EXIT_CODE`], after
+/// Makes a panic on any thread end the whole process with [`exit::PANIC`], after
 /// the usual panic message.
 ///
 /// By default a panic ends only its own thread: a worker whose delivery thread died
@@ -15,6 +13,6 @@ pub fn exit_on_panic() {
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         report(info);
-        std::process::exit(PANIC_EXIT_CODE);
+        std::process::exit(i32::from(exit::PANIC));
     }));
 }

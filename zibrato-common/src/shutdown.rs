@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use signal_hook::consts::{SIGINT, SIGQUIT, SIGTERM};
 
-/// The exit status after a second stop signal.
-pub const FORCED_EXIT_CODE: i32 = 130;
+use crate::exit;
 
 /// A flag raised by SIGTERM, SIGINT or SIGQUIT (supervisord's `stopsignal=QUIT`).
 ///
@@ -16,7 +15,7 @@ pub const FORCED_EXIT_CODE: i32 = 130;
 ///
 /// A second stop signal while the first is being handled (an operator pressing
 /// Ctrl-C again while a worker waits on a slow service) ends the process at once with
-/// [`FORCED_EXIT_CODE`].
+/// [`exit::SECOND_SIGNAL`].
 #[derive(Debug, Clone)]
 pub struct Shutdown {
     signal: Arc<AtomicUsize>,
@@ -35,7 +34,7 @@ impl Shutdown {
             // Registered first, so it sees the flag as the previous signal left it.
             signal_hook::flag::register_conditional_shutdown(
                 sig,
-                FORCED_EXIT_CODE,
+                i32::from(exit::SECOND_SIGNAL),
                 Arc::clone(&signalled),
             )?;
             signal_hook::flag::register(sig, Arc::clone(&signalled))?;

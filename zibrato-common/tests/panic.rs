@@ -34,6 +34,6 @@ fn a_panicking_thread_ends_the_whole_process() {
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.code(), Some(zibrato_common::PANIC_EXIT_CODE));
+    assert_eq!(status.code(), Some(i32::from(zibrato_common::exit::PANIC)));
     assert!(stderr.contains("a deliberate panic"), "{stderr}");
 }

@@ -26,6 +26,8 @@
 //! assert!(text.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["info", "requests", "web-1", "counter", "3"]));
 //! ```
 
+pub mod cli;
+
 use std::io::Write;
 
 use serde_json::json;

@@ -4,7 +4,6 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::{Librato, Secret, Settings};
@@ -97,12 +96,15 @@ fn parse_hold(text: &str) -> Result<Duration, zibrato_common::SecondsError> {
 /// Parses `args` (the program name first, as `std::env::args_os()` gives it) as the
 /// `zibrato-librato` command line and runs the worker until a stop signal: the
 /// binary's whole behaviour, logging, signals and exit codes included.
-pub fn main_with_args<I, T>(args: I) -> ExitCode
+pub fn main_with_args<I, T>(args: I) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = Cli::parse_from(args);
+    let cli: Cli = match zibrato_common::exit::parse_args(args) {
+        Ok(cli) => cli,
+        Err(status) => return status,
+    };
     if cli.worker.flush.subsec_nanos() != 0 {
         // Librato's measure_time is in whole seconds: two windows of a fractional
         // interval could carry the same time and overwrite each other.
@@ -110,13 +112,13 @@ where
             "zibrato-librato: --flush must be a whole number of seconds for Librato (its measure_time has no fractions), not {:?}",
             cli.worker.flush
         );
-        return ExitCode::from(2);
+        return zibrato_common::exit::USAGE;
     }
     let token = match token(&cli) {
         Ok(token) => token,
         Err(message) => {
             eprintln!("zibrato-librato: {message}");
-            return ExitCode::from(2);
+            return zibrato_common::exit::USAGE;
         }
     };
     let (username, token) = match (cli.username.clone(), token, cli.dry_run) {
@@ -126,13 +128,13 @@ where
             eprintln!(
                 "zibrato-librato: --username (or LIBRATO_USERNAME) is required, unless --dry-run"
             );
-            return ExitCode::from(2);
+            return zibrato_common::exit::USAGE;
         }
         (_, None, false) => {
             eprintln!(
                 "zibrato-librato: an API token is required (LIBRATO_TOKEN, --apitoken-file or --apitoken), unless --dry-run"
             );
-            return ExitCode::from(2);
+            return zibrato_common::exit::USAGE;
         }
     };
     let settings = Settings {
@@ -149,7 +151,7 @@ where
         Ok(backend) => backend,
         Err(message) => {
             eprintln!("zibrato-librato: {message}");
-            return ExitCode::FAILURE;
+            return zibrato_common::exit::FAILURE;
         }
     };
     zibrato_worker::run(cli.worker, backend)

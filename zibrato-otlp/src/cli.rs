@@ -2,7 +2,6 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -156,25 +155,28 @@ fn headers(cli: &Cli) -> Result<Vec<(String, String)>, String> {
 
 /// Parses `args` (the program name first) as the `zibrato-otlp` command line and runs
 /// the worker until a stop signal; returns its exit code (2 for a bad command line).
-pub fn main_with_args<I, T>(args: I) -> ExitCode
+pub fn main_with_args<I, T>(args: I) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = Cli::parse_from(args);
+    let cli: Cli = match zibrato_common::exit::parse_args(args) {
+        Ok(cli) => cli,
+        Err(status) => return status,
+    };
     if matches!(cli.histogram, HistogramArg::Explicit)
         && (cli.buckets.is_empty()
             || cli.buckets.iter().any(|b| !b.is_finite())
             || cli.buckets.windows(2).any(|w| w[0] >= w[1]))
     {
         eprintln!("zibrato-otlp: --buckets must be finite and ascending");
-        return ExitCode::from(2);
+        return zibrato_common::exit::USAGE;
     }
     let headers = match headers(&cli) {
         Ok(headers) => headers,
         Err(message) => {
             eprintln!("zibrato-otlp: {message}");
-            return ExitCode::from(2);
+            return zibrato_common::exit::USAGE;
         }
     };
     let settings = Settings {
@@ -208,7 +210,12 @@ where
         Ok(backend) => backend,
         Err(e) => {
             eprintln!("zibrato-otlp: {e}");
-            return ExitCode::from(2);
+            // A header given on the command line that HTTP cannot carry is the command
+            // line's fault; an HTTP client that cannot be built is a failure.
+            return match e {
+                crate::SetupError::Header(_) => zibrato_common::exit::USAGE,
+                _ => zibrato_common::exit::FAILURE,
+            };
         }
     };
     zibrato_worker::run(cli.worker, backend)

@@ -3,5 +3,5 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    zibrato_otlp::cli::main_with_args(std::env::args_os())
+    ExitCode::from(zibrato_otlp::cli::main_with_args(std::env::args_os()))
 }

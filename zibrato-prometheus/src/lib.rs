@@ -39,8 +39,13 @@
 //!
 //! let exposition = Arc::new(Mutex::new(Exposition::new("", Duration::from_secs(300))));
 //! let backend = Prometheus::new("127.0.0.1:9102".parse().unwrap(), exposition);
-//! // In main: std::process::exit(zibrato_worker::run(args, backend)), args from clap.
+//! // A daemon's main, with `args` parsed by clap: exits with the worker's status.
+//! fn run(args: zibrato_worker::WorkerArgs, backend: Prometheus) -> std::process::ExitCode {
+//!     std::process::ExitCode::from(zibrato_worker::run(args, backend))
+//! }
 //! ```
+
+pub mod cli;
 
 mod exposition;
 mod names;

@@ -1,31 +1,21 @@
-//! The broker and the Librato worker, run in the Python process exactly as their
-//! binaries run them: same flags, environment variables, signals and exit codes.
+//! The daemons, run in the Python process exactly as their binaries run them: same
+//! flags, environment variables, signals and exit statuses.
 //!
 //! The Python half restores the default handlers of SIGINT, SIGTERM and SIGQUIT before
 //! calling in, so the daemon's own handlers are the only ones: a stop signal ends the
 //! daemon cleanly instead of also raising `KeyboardInterrupt` once it returns.
 
-use std::process::ExitCode;
-
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-/// The number an `ExitCode` stands for (they are opaque in Rust).
-pub(crate) fn code_of(exit: ExitCode) -> i32 {
-    (0..=u8::MAX)
-        .find(|&n| ExitCode::from(n) == exit)
-        .map_or(1, i32::from)
-}
-
-/// Runs `zibrato-broker` with `argv` (the program name first), the GIL released, and
-/// returns its exit code.
+/// Runs the daemon `name` (`zibrato-broker` or `zibrato-librato`) with `argv` (the
+/// program name first), the GIL released, and returns its exit status.
 #[pyfunction]
-pub fn broker_main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    py.detach(|| code_of(zibrato_broker::cli::main_with_args(argv)))
-}
-
-/// Runs `zibrato-librato` with `argv` (the program name first), the GIL released, and
-/// returns its exit code.
-#[pyfunction]
-pub fn librato_main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    py.detach(|| code_of(zibrato_librato::cli::main_with_args(argv)))
+pub fn daemon_main(py: Python<'_>, name: &str, argv: Vec<String>) -> PyResult<u8> {
+    let main: fn(Vec<String>) -> u8 = match name {
+        "zibrato-broker" => zibrato_broker::cli::main_with_args,
+        "zibrato-librato" => zibrato_librato::cli::main_with_args,
+        other => return Err(PyValueError::new_err(format!("no daemon named {other:?}"))),
+    };
+    Ok(py.detach(|| main(argv)))
 }

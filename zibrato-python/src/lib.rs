@@ -19,8 +19,7 @@ fn _zibrato(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::CounterSite>()?;
     m.add_class::<client::TimerSite>()?;
     m.add_class::<client::Timing>()?;
-    m.add_function(wrap_pyfunction!(daemons::broker_main, m)?)?;
-    m.add_function(wrap_pyfunction!(daemons::librato_main, m)?)?;
+    m.add_function(wrap_pyfunction!(daemons::daemon_main, m)?)?;
     m.add_function(wrap_pyfunction!(worker::run_worker, m)?)?;
     Ok(())
 }

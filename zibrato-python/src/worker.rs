@@ -8,7 +8,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use zibrato_worker::{Backend, Delivered, DeliveryError, Summary, Window, WorkerArgs};
 
-use crate::daemons::code_of;
 
 /// The command line of a worker with a Python backend: the worker core's flags.
 #[derive(Debug, Parser)]
@@ -153,16 +152,12 @@ impl Backend for PyBackend {
 
 /// Runs a worker with `backend` (a `zibrato.Backend`) and the command line `argv`
 /// (program name first), the GIL released except while the backend runs; returns the
-/// exit code (2 for a bad command line, after printing why).
+/// exit status (2 for a bad command line, after printing why; the daemons' table).
 #[pyfunction]
-pub fn run_worker(py: Python<'_>, backend: Py<PyAny>, argv: Vec<String>) -> PyResult<i32> {
-    let cli = match Cli::try_parse_from(&argv) {
+pub fn run_worker(py: Python<'_>, backend: Py<PyAny>, argv: Vec<String>) -> PyResult<u8> {
+    let cli: Cli = match zibrato_worker::exit::parse_args(&argv) {
         Ok(cli) => cli,
-        Err(e) => {
-            // --help and --version land here too, with exit code 0.
-            let _ = e.print();
-            return Ok(e.exit_code());
-        }
+        Err(status) => return Ok(status),
     };
     let bound = backend.bind(py);
     let class = bound.get_type().name()?.to_string();
@@ -175,5 +170,5 @@ pub fn run_worker(py: Python<'_>, backend: Py<PyAny>, argv: Vec<String>) -> PyRe
         name: format!("python:{class}"),
         timer_values,
     };
-    Ok(py.detach(|| code_of(zibrato_worker::run(cli.worker, backend))))
+    Ok(py.detach(|| zibrato_worker::run(cli.worker, backend)))
 }

@@ -48,6 +48,8 @@
 //! assert_eq!(out, ["app.web-1.requests:42|c\n"]);
 //! ```
 
+pub mod cli;
+
 use std::fmt::Write as _;
 use std::net::{SocketAddr, UdpSocket};
 

@@ -142,7 +142,10 @@ pub struct Delivered {
 ///     }
 /// }
 ///
-/// // In main: std::process::exit(zibrato_worker::run(args, Print)), with args from clap.
+/// // A daemon's main, with `args` parsed by clap: exits with the worker's status.
+/// fn run(args: zibrato_worker::WorkerArgs) -> std::process::ExitCode {
+///     std::process::ExitCode::from(zibrato_worker::run(args, Print))
+/// }
 /// # let mut window = Window::new(0, std::time::Duration::from_secs(1), vec![]);
 /// # Print.deliver(&mut window).unwrap();
 /// ```

@@ -54,7 +54,7 @@
 //! delivers within `--shutdown-timeout`: a stop during a backoff or a `Retry-After`
 //! pause tries at once, and a failure then is retried within a second, never later
 //! than the timeout. It exits 0 when everything was delivered, 3
-//! ([`UNDELIVERED_EXIT_CODE`]) when windows were left undelivered at the timeout
+//! ([`exit::UNDELIVERED`]) when windows were left undelivered at the timeout
 //! (dropped and counted in `dropped_windows`, or kept in the spool for the next
 //! start, as its log says), or 1 if a backend call is still under way a second past
 //! the timeout. A second stop signal ends it at once (status 130); a panic on any
@@ -102,7 +102,8 @@ pub use backend::{Backend, Delivered, DeliveryError};
 pub use config::WorkerArgs;
 pub use delivery::MAX_RETRY_AFTER;
 pub use retry_after::retry_after;
-pub use runner::{UNDELIVERED_EXIT_CODE, run, run_until};
+pub use runner::{run, run_until};
+pub use zibrato_common::exit;
 pub use sketch::{DurationSketch, MAX_BUCKETS};
 pub use summary::{Readings, SeriesSummary, Summary, Window};
 use telemetry::WorkerStats;

@@ -1,12 +1,12 @@
 //! The worker's main loop: subscribe, decode, aggregate, flush on an aligned timer.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
+use zibrato_common::exit::{FAILURE, SUCCESS, UNDELIVERED, USAGE};
 use zibrato_common::{RateLimiter, Shutdown, init_logging, later, now_us};
 use zibrato_wire::{Frame, Level};
 
@@ -20,10 +20,6 @@ use crate::subscriber::{subscribe, subscription};
 use crate::telemetry::SelfMetrics;
 use crate::{Backend, DeliveryError, Window, WorkerArgs, WorkerStats};
 
-/// The exit status of a worker that stopped with windows undelivered at the end of
-/// `--shutdown-timeout` (dropped and counted, or left in the spool for the next start).
-pub const UNDELIVERED_EXIT_CODE: u8 = 3;
-
 /// The longest a poll waits, so a stop signal is seen promptly.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -34,33 +30,41 @@ const DRAIN_QUIET: Duration = Duration::from_secs(1);
 const DRAIN_MAX: Duration = Duration::from_secs(3);
 
 /// Runs a worker until SIGTERM, SIGINT or SIGQUIT (then flushes, delivers within
-/// `--shutdown-timeout`, and returns success, or [`UNDELIVERED_EXIT_CODE`] when windows
-/// were left undelivered) or until the backend refuses it (then returns failure). Call it from `main` after parsing the command line: it sets up
+/// `--shutdown-timeout`, and returns [`exit::SUCCESS`], or [`exit::UNDELIVERED`] when
+/// windows were left undelivered) or until the backend refuses it (then returns
+/// [`exit::FAILURE`]); the status for `main` to exit with, as every Zibrato daemon's
+/// (the [`exit`] table). Call it from `main` after parsing the command line: it sets up
 /// logging (`--log-level`) and the signal handlers, then calls [`run_until`].
-pub fn run<B: Backend>(args: WorkerArgs, backend: B) -> ExitCode {
+///
+/// [`exit`]: crate::exit
+/// [`exit::SUCCESS`]: crate::exit::SUCCESS
+/// [`exit::UNDELIVERED`]: crate::exit::UNDELIVERED
+/// [`exit::FAILURE`]: crate::exit::FAILURE
+pub fn run<B: Backend>(args: WorkerArgs, backend: B) -> u8 {
     if let Err(message) = init_logging(&args.log_level) {
         eprintln!("{message}");
-        return ExitCode::from(2);
+        return USAGE;
     }
     zibrato_common::exit_on_panic();
     match Shutdown::install() {
         Ok(shutdown) => run_until(args, backend, &shutdown),
         Err(e) => {
             error!("cannot install signal handlers: {e}");
-            ExitCode::FAILURE
+            FAILURE
         }
     }
 }
 
 /// Runs a worker inside a program that owns logging and signals (an embedded worker,
-/// the demo): until `shutdown` is requested, then flushes and delivers as [`run`] does.
-pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdown) -> ExitCode {
+/// the demo): until `shutdown` is requested, then flushes and delivers as [`run`] does,
+/// and returns the same statuses.
+pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdown) -> u8 {
     let shutdown = shutdown.clone();
     match backend.check() {
         Ok(()) => info!(backend = backend.name(), "backend ready"),
         Err(DeliveryError::Fatal { reason }) => {
             error!(backend = backend.name(), "{reason}");
-            return ExitCode::FAILURE;
+            return FAILURE;
         }
         Err(DeliveryError::Retry { reason, .. }) => {
             warn!(backend = backend.name(), %reason, "backend not reachable yet; starting anyway, deliveries will be retried")
@@ -70,7 +74,7 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
         Ok(socket) => socket,
         Err(message) => {
             error!("{message}");
-            return ExitCode::FAILURE;
+            return FAILURE;
         }
     };
     info!(endpoint = %args.endpoint(), levels = %args.levels.join(","), flush = ?args.flush, "worker subscribed");
@@ -91,7 +95,7 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
             Ok(spool) => Some(spool),
             Err(SpoolError::InUse(message)) => {
                 error!("{message}");
-                return ExitCode::FAILURE;
+                return FAILURE;
             }
             Err(SpoolError::Unusable(message)) => {
                 error!("{message}; windows are kept in memory only");
@@ -118,7 +122,7 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
         Ok(handle) => handle,
         Err(e) => {
             error!("cannot start the delivery thread: {e}");
-            return ExitCode::FAILURE;
+            return FAILURE;
         }
     };
 
@@ -148,13 +152,13 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
     let ended = join_delivery(delivery, args.shutdown_timeout);
     log_totals(&stats, shutdown.signal_name());
     match (result, ended) {
-        (Ok(()), Ended::Clean) => ExitCode::SUCCESS,
+        (Ok(()), Ended::Clean) => SUCCESS,
         (Err(message), _) => {
             error!("{message}");
-            ExitCode::FAILURE
+            FAILURE
         }
-        (_, Ended::Fatal) => ExitCode::FAILURE,
-        (Ok(()), Ended::Undelivered) => ExitCode::from(UNDELIVERED_EXIT_CODE),
+        (_, Ended::Fatal) => FAILURE,
+        (Ok(()), Ended::Undelivered) => UNDELIVERED,
     }
 }
 

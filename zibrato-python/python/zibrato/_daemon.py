@@ -1,16 +1,22 @@
-"""Running a Rust daemon in this process."""
+"""Running a Rust daemon in this process: the one shim every ``python -m`` daemon uses."""
 
 import signal
+import sys
 import threading
 
+from . import _zibrato
 
-def run_daemon(main, argv):
-    """Runs ``main(argv)`` and returns its exit code. In the main thread, SIGINT,
-    SIGTERM and SIGQUIT get their default handlers first, so the daemon's own are the
-    only ones: a stop signal stops it cleanly (SIGQUIT too, as supervisord's
-    ``stopsignal=QUIT`` sends), and Python raises no KeyboardInterrupt afterwards."""
+
+def run_daemon(name, argv=None):
+    """Runs the daemon ``name`` (``zibrato-broker``, ``zibrato-librato``) with ``argv``
+    (default: this process's arguments) and returns its exit status, the same as the
+    binary's. In the main thread, SIGINT, SIGTERM and SIGQUIT get their default
+    handlers first, so the daemon's own are the only ones: a stop signal stops it
+    cleanly (SIGQUIT too, as supervisord's ``stopsignal=QUIT`` sends), and Python
+    raises no KeyboardInterrupt afterwards."""
+    args = sys.argv[1:] if argv is None else list(argv)
     if threading.current_thread() is threading.main_thread():
-        for name in ("SIGINT", "SIGTERM", "SIGQUIT"):
-            if hasattr(signal, name):
-                signal.signal(getattr(signal, name), signal.SIG_DFL)
-    return main(argv)
+        for signame in ("SIGINT", "SIGTERM", "SIGQUIT"):
+            if hasattr(signal, signame):
+                signal.signal(getattr(signal, signame), signal.SIG_DFL)
+    return _zibrato.daemon_main(name, [name] + args)

@@ -7,14 +7,12 @@ signals and exit codes.
 
 import sys
 
-from . import _zibrato
 from ._daemon import run_daemon
 
 
 def main(argv=None):
     """Runs the broker with ``argv`` (default: this process's arguments)."""
-    args = sys.argv[1:] if argv is None else list(argv)
-    return run_daemon(_zibrato.broker_main, ["zibrato-broker"] + args)
+    return run_daemon("zibrato-broker", argv)
 
 
 if __name__ == "__main__":

@@ -8,14 +8,12 @@ Runs the Rust worker (``zibrato-librato``) in this process, with its flags
 
 import sys
 
-from . import _zibrato
 from ._daemon import run_daemon
 
 
 def main(argv=None):
     """Runs the Librato worker with ``argv`` (default: this process's arguments)."""
-    args = sys.argv[1:] if argv is None else list(argv)
-    return run_daemon(_zibrato.librato_main, ["zibrato-librato"] + args)
+    return run_daemon("zibrato-librato", argv)
 
 
 if __name__ == "__main__":
