@@ -293,7 +293,10 @@ fn bad_flags_are_named_with_a_usage_exit() {
             (&["--log-level", "loud=="], "invalid log filter"),
             // Exposed without keys: a command line to correct, said before binding.
             (&["--host", "0.0.0.0"], "refusing to bind 0.0.0.0"),
-            (&["--statsd", "0.0.0.0:0"], "refusing to listen for statsd on 0.0.0.0:0"),
+            (
+                &["--statsd", "0.0.0.0:0"],
+                "refusing to listen for statsd on 0.0.0.0:0",
+            ),
             (
                 &["--upstream", "tcp://192.0.2.1:5552"],
                 "refusing to link to the upstream tcp://192.0.2.1:5552",

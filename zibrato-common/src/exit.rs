@@ -63,10 +63,22 @@ mod tests {
 
     #[test]
     fn a_bad_command_line_is_usage_and_help_is_success() {
-        assert_eq!(parse_args::<Cli, _, _>(["daemon", "--port", "x"]).unwrap_err(), USAGE);
-        assert_eq!(parse_args::<Cli, _, _>(["daemon", "--nope"]).unwrap_err(), USAGE);
+        assert_eq!(
+            parse_args::<Cli, _, _>(["daemon", "--port", "x"]).unwrap_err(),
+            USAGE
+        );
+        assert_eq!(
+            parse_args::<Cli, _, _>(["daemon", "--nope"]).unwrap_err(),
+            USAGE
+        );
         assert_eq!(parse_args::<Cli, _, _>(["daemon"]).unwrap_err(), USAGE);
-        assert_eq!(parse_args::<Cli, _, _>(["daemon", "--help"]).unwrap_err(), SUCCESS);
-        assert_eq!(parse_args::<Cli, _, _>(["daemon", "--version"]).unwrap_err(), SUCCESS);
+        assert_eq!(
+            parse_args::<Cli, _, _>(["daemon", "--help"]).unwrap_err(),
+            SUCCESS
+        );
+        assert_eq!(
+            parse_args::<Cli, _, _>(["daemon", "--version"]).unwrap_err(),
+            SUCCESS
+        );
     }
 }

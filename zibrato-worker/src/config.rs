@@ -46,8 +46,11 @@ pub struct WorkerArgs {
     pub percentiles: Vec<f64>,
 
     /// Frames ZeroMQ may queue for this worker before the broker drops frames for it
-    /// (counted here as lost frames from the sequence numbers).
-    #[arg(long, env = "ZIBRATO_WORKER_HWM", default_value = "100000")]
+    /// (counted here as lost frames from the sequence numbers). Its variable was
+    /// ZIBRATO_WORKER_HWM, which is also the broker's --worker-hwm; that name still
+    /// applies here when neither --hwm nor ZIBRATO_HWM is given, with a warning, until
+    /// the next release.
+    #[arg(long, env = "ZIBRATO_HWM", default_value_t = legacy_hwm().unwrap_or(DEFAULT_HWM))]
     pub hwm: i32,
 
     /// Bytes of windows kept in memory for delivery while the backend is failing (about
@@ -95,6 +98,24 @@ pub struct WorkerArgs {
     /// Log filter: error, warn, info, debug or trace.
     #[arg(long, env = "ZIBRATO_LOG", default_value = "info")]
     pub log_level: String,
+}
+
+/// The worker's receive queue when nothing says otherwise, in frames.
+const DEFAULT_HWM: i32 = 100_000;
+
+/// The variable the worker's --hwm used to read, shared by mistake with the broker's
+/// --worker-hwm.
+pub(crate) const LEGACY_HWM_VARIABLE: &str = "ZIBRATO_WORKER_HWM";
+
+/// The worker's queue from the old variable, if it is set to a number.
+fn legacy_hwm() -> Option<i32> {
+    std::env::var(LEGACY_HWM_VARIABLE).ok()?.trim().parse().ok()
+}
+
+/// Whether the worker's --hwm came from the old variable: it is set, and neither the
+/// new one nor (as far as the environment tells) the flag replaced it.
+pub(crate) fn hwm_from_legacy_variable(hwm: i32) -> bool {
+    std::env::var_os("ZIBRATO_HWM").is_none() && legacy_hwm().is_some_and(|old| old == hwm)
 }
 
 impl WorkerArgs {

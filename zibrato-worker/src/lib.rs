@@ -103,11 +103,11 @@ pub use config::WorkerArgs;
 pub use delivery::MAX_RETRY_AFTER;
 pub use retry_after::retry_after;
 pub use runner::{run, run_until};
-pub use zibrato_common::exit;
 pub use sketch::{DurationSketch, MAX_BUCKETS};
 pub use summary::{Readings, SeriesSummary, Summary, Window};
 use telemetry::WorkerStats;
 pub use zibrato_common::Shutdown;
+pub use zibrato_common::exit;
 pub use zibrato_common::{SecondsError, parse_seconds};
 pub use zibrato_wire::{DEFAULT_SOURCE, Kind};
 

@@ -70,6 +70,13 @@ pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdo
             warn!(backend = backend.name(), %reason, "backend not reachable yet; starting anyway, deliveries will be retried")
         }
     }
+    if crate::config::hwm_from_legacy_variable(args.hwm) {
+        warn!(
+            hwm = args.hwm,
+            "{} set this worker's --hwm; it is the broker's --worker-hwm, and a worker reads ZIBRATO_HWM from now on (the old name stops applying to workers in the next release)",
+            crate::config::LEGACY_HWM_VARIABLE
+        );
+    }
     let socket = match subscribe(&args) {
         Ok(socket) => socket,
         Err(message) => {
