@@ -56,4 +56,6 @@ pub use reload::Reload;
 pub use shutdown::Shutdown;
 pub use telemetry::{SELF_METRICS_LEVEL, Telemetry};
 pub use time::later;
-pub use values::{SecondsError, host_name, is_loopback_host, parse_seconds};
+#[cfg(feature = "daemon")]
+pub use values::host_name;
+pub use values::{SecondsError, is_loopback_host, parse_seconds};

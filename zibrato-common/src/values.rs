@@ -68,8 +68,10 @@ pub fn parse_seconds(text: &str) -> Result<Duration, SecondsError> {
 
 /// This host's name, if it is a valid measurement source, else `fallback`: the default
 /// source of a daemon's self-metrics.
+#[cfg(feature = "daemon")]
 pub fn host_name(fallback: &str) -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
+    gethostname::gethostname()
+        .into_string()
         .ok()
         .map(|h| h.trim().to_string())
         .filter(|h| zibrato_wire::validate_name(h).is_ok())

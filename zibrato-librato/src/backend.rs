@@ -2,9 +2,8 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
 use reqwest::blocking::Client;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::CONTENT_TYPE;
 use tracing::{info, warn};
 use zibrato_common::RateLimiter;
 use zibrato_worker::{Backend, Delivered, DeliveryError, Window};
@@ -62,7 +61,6 @@ impl std::error::Error for ClientError {
 pub struct Librato {
     settings: Settings,
     client: Client,
-    authorization: String,
     names: Sanitizer,
     holds: Holds,
     refusal_log: RateLimiter,
@@ -89,16 +87,10 @@ impl Librato {
             .user_agent(concat!("zibrato/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(ClientError)?;
-        let credentials = format!("{}:{}", settings.username, settings.token.expose());
-        let authorization = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(credentials)
-        );
         Ok(Librato {
             holds: Holds::new(settings.refusal_hold),
             settings,
             client,
-            authorization,
             names: Sanitizer::default(),
             refusal_log: RateLimiter::new(Duration::from_secs(10)),
             collision_log: RateLimiter::new(Duration::from_secs(10)),
@@ -119,7 +111,7 @@ impl Librato {
         let response = self
             .client
             .post(&self.settings.api_url)
-            .header(AUTHORIZATION, &self.authorization)
+            .basic_auth(&self.settings.username, Some(self.settings.token.expose()))
             .header(CONTENT_TYPE, "application/json")
             .body(body)
             .send()
@@ -266,7 +258,7 @@ impl Backend for Librato {
             .client
             .get(&self.settings.api_url)
             .query(&[("length", "1")])
-            .header(AUTHORIZATION, &self.authorization)
+            .basic_auth(&self.settings.username, Some(self.settings.token.expose()))
             .send()
             .map_err(|e| DeliveryError::retry(describe(&e), None))?;
         match classify(response)? {

@@ -47,25 +47,12 @@ pub(crate) fn from_file_format(text: &str) -> Result<Vec<(String, String)>, Stri
     Ok(out)
 }
 
-/// `%XX` sequences decoded; anything else kept as it is.
+/// `%XX` sequences decoded; anything else (a `%` not followed by two hex digits)
+/// kept as it is; bytes that are not UTF-8 after decoding become U+FFFD.
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 #[cfg(test)]

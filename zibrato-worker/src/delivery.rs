@@ -53,7 +53,7 @@ fn backoff(attempt: u32) -> Duration {
     let base = FIRST_BACKOFF
         .saturating_mul(1 << attempt.min(10))
         .min(MAX_BACKOFF);
-    let jitter = (zibrato_common::random_publisher_id() % 501) as f64 / 1000.0 + 0.75;
+    let jitter = 0.75 + fastrand::f64() / 2.0;
     base.mul_f64(jitter)
 }
 
