@@ -90,19 +90,11 @@ pub fn string_attribute(key: &str, value: &str) -> KeyValue {
     }
 }
 
-/// `name` without its `;key=value` tags, and the tags. A name whose `;` segments are
-/// not all `key=value` is kept whole, with no tags.
+/// `name` without its `;key=value` tags, and the tags, by the rules every Zibrato
+/// backend shares ([`zibrato_wire::tags`]).
 pub fn split_tags(name: &str) -> (&str, Vec<(&str, &str)>) {
-    let mut parts = name.split(';');
-    let base = parts.next().unwrap_or_default();
-    let mut tags = Vec::new();
-    for part in parts {
-        match part.split_once('=') {
-            Some((key, value)) if !key.is_empty() => tags.push((key, value)),
-            _ => return (name, Vec::new()),
-        }
-    }
-    (base, tags)
+    let (base, tags) = zibrato_wire::tags::split(name);
+    (base, tags.collect())
 }
 
 /// `level`, `source` (absent for a series without one) and the name's tags.

@@ -1,7 +1,7 @@
 //! Zibrato names and sources made legal for Prometheus.
 //!
-//! A Zibrato name may carry labels in the Graphite tag syntax the `metrics` facade
-//! writes, `http.requests;method=GET;status=200`; they become Prometheus labels. The
+//! A Zibrato name may carry tags, `http.requests;method=GET;status=200` (read by the
+//! rules every backend shares, [`zibrato_wire::tags`]); they become Prometheus labels. The
 //! rest of the name becomes the metric name with every character outside
 //! `[a-zA-Z0-9_:]` replaced by `_` (and a `_` in front of a leading digit).
 
@@ -25,22 +25,12 @@ pub struct SplitName {
 /// name: `http.requests;method=GET;status=200` is `http_requests` with the labels
 /// `method` and `status`; `9lives` is `_9lives`, or `app_9lives` after the prefix `app_`.
 pub fn split_name(prefix: &str, name: &str) -> SplitName {
-    let mut parts = name.split(';');
-    let base = parts.next().unwrap_or_default();
+    let (base, found) = zibrato_wire::tags::split(name);
     let mut tags = BTreeMap::new();
-    for part in parts {
-        match part.split_once('=') {
-            Some((key, value)) if !key.is_empty() => {
-                tags.entry(label_name(key))
-                    .or_insert_with(|| value.to_string());
-            }
-            _ => {
-                return SplitName {
-                    metric: metric_name(prefix, name),
-                    tags: BTreeMap::new(),
-                };
-            }
-        }
+    for (key, value) in found {
+        // Two keys that become the same label name: the first keeps it.
+        tags.entry(label_name(key))
+            .or_insert_with(|| value.to_string());
     }
     SplitName {
         metric: metric_name(prefix, base),

@@ -65,6 +65,7 @@ pub mod limits;
 mod measurement;
 pub mod relay;
 pub mod stream;
+pub mod tags;
 
 pub use builder::{FrameBuilder, SeriesId, StringId};
 pub use error::Error;

@@ -245,12 +245,19 @@ pub fn parse<'a>(
             }
             _ => {}
         }
-        // As Etsy statsd writes a tag into the name: `;key=value`, or `;key` alone.
+        // Written as a Zibrato name tag, `;key=value`, so every backend reads it back
+        // (zibrato_wire::tags): a tag without a value gets an empty one (Etsy statsd
+        // writes `;key` alone, which would make the whole name untagged), and a key
+        // that sanitising empties is `_`.
         let name = name.to_mut();
         name.push(';');
+        let key_at = name.len();
         push_sanitized(name, tag_key, true);
+        if name.len() == key_at {
+            name.push('_');
+        }
+        name.push('=');
         if has_value {
-            name.push('=');
             push_sanitized(name, tag_value, true);
         }
     }
@@ -413,7 +420,7 @@ mod tests {
             &mut samples,
         )
         .unwrap();
-        assert_eq!(line.name, "req;env=prod;canary");
+        assert_eq!(line.name, "req;env=prod;canary=");
         assert_eq!(line.source.as_deref(), Some("web-1"));
         assert_eq!(line.level, Some("crit"));
         let other = parse("req:1|c|#level:debug,source:db", &["crit"], &mut samples).unwrap();
@@ -424,6 +431,24 @@ mod tests {
         assert_eq!(other.source.as_deref(), Some("db"));
         assert_eq!(other.level, None);
         assert_eq!(one("req:1|c|#a:b;c=d").unwrap().0, "req;a=b_c_d");
+    }
+
+    #[test]
+    fn every_tag_written_reads_back_as_a_tag() {
+        for (line, tags) in [
+            (
+                "req:1|c|#env:prod,canary",
+                vec![("env", "prod"), ("canary", "")],
+            ),
+            ("req:1|c|#!!:x,:y", vec![("_", "x")]),
+            ("req:1|c|#a=b:c=d;e", vec![("a_b", "c_d_e")]),
+            ("req:1|c|#k:a b", vec![("k", "a_b")]),
+        ] {
+            let name = one(line).unwrap().0;
+            let (base, found) = zibrato_wire::tags::split(&name);
+            assert_eq!(base, "req", "{line} wrote {name}");
+            assert_eq!(found.collect::<Vec<_>>(), tags, "{line} wrote {name}");
+        }
     }
 
     #[test]

@@ -237,22 +237,19 @@ impl RecorderShared {
 /// other labels appended as `;key=value`, sorted by key.
 fn zibrato_name(key: &Key, source_label: &str) -> (String, Option<String>) {
     let mut source = None;
-    let mut tags: Vec<(String, String)> = Vec::new();
+    let mut tags: Vec<(&str, &str)> = Vec::new();
     for label in key.labels() {
         if label.key() == source_label {
             source = Some(label.value().to_string());
         } else {
-            let tag_key = label.key().replace([';', '='], "_");
-            tags.push((tag_key, label.value().replace(';', "_")));
+            tags.push((label.key(), label.value()));
         }
     }
     tags.sort();
     let mut name = key.name().to_string();
     for (k, v) in tags {
-        name.push(';');
-        name.push_str(&k);
-        name.push('=');
-        name.push_str(&v);
+        // Writing to a String cannot fail.
+        let _ = zibrato_wire::tags::push(&mut name, k, v);
     }
     (name, source)
 }
