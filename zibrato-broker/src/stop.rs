@@ -4,17 +4,11 @@
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
-use zibrato_common::later;
+use zibrato_common::{Drain, later};
 
 use crate::BrokerError;
 use crate::forwarder::Broker;
 use crate::outbox::Tally;
-
-/// At shutdown, after withdrawing the subscriptions, taking in publishers' frames
-/// stops once this long passes without one…
-const DRAIN_QUIET: Duration = Duration::from_secs(1);
-/// …or after this long in all.
-const DRAIN_MAX: Duration = Duration::from_secs(3);
 
 /// How a stop ended.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -43,12 +37,12 @@ impl Broker {
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let started = Instant::now();
         let deadline = later(started, self.shutdown_timeout);
-        let mut quiet_since = Instant::now();
-        while started.elapsed() < DRAIN_MAX && quiet_since.elapsed() < DRAIN_QUIET {
+        let mut drain = Drain::start(started);
+        while !drain.is_over(Instant::now()) {
             let before = self.stats.frames_in;
             self.step(Duration::from_millis(20))?;
             if self.stats.frames_in != before {
-                quiet_since = Instant::now();
+                drain.took_frame(Instant::now());
             }
         }
         // The last self-metric frame goes with the rest, to whoever wants it now (no one

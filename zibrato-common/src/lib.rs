@@ -24,6 +24,7 @@
 
 #[cfg(feature = "zmq")]
 pub mod curve;
+mod drain;
 #[cfg(feature = "daemon")]
 pub mod exit;
 mod identity;
@@ -42,6 +43,7 @@ mod telemetry;
 mod time;
 mod values;
 
+pub use drain::Drain;
 pub use identity::{now_us, random_publisher_id};
 #[cfg(feature = "daemon")]
 pub use logging::{LoggingError, init_logging};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{error, info, warn};
 use zibrato_common::exit::{FAILURE, SUCCESS, UNDELIVERED, USAGE};
-use zibrato_common::{RateLimiter, Shutdown, init_logging, later, now_us};
+use zibrato_common::{Drain, RateLimiter, Shutdown, init_logging, later, now_us};
 use zibrato_wire::{Frame, Level};
 
 use crate::aggregate::Aggregator;
@@ -22,12 +22,6 @@ use crate::{Backend, DeliveryError, Window, WorkerArgs, WorkerStats};
 
 /// The longest a poll waits, so a stop signal is seen promptly.
 const TICK: Duration = Duration::from_millis(100);
-
-/// At shutdown, after withdrawing the subscriptions, reading stops once this long
-/// passes without a frame…
-const DRAIN_QUIET: Duration = Duration::from_secs(1);
-/// …or after this long in all.
-const DRAIN_MAX: Duration = Duration::from_secs(3);
 
 /// Runs a worker until SIGTERM, SIGINT or SIGQUIT (then flushes, delivers within
 /// `--shutdown-timeout`, and returns [`exit::SUCCESS`], or [`exit::UNDELIVERED`] when
@@ -254,8 +248,8 @@ impl Ingest {
 
     /// Before stopping: withdraws the subscriptions, so the broker (and publishers)
     /// hold these levels for their grace instead of sending them here, and reads what
-    /// was already on its way (the XSUB socket keeps accepting it), until [`DRAIN_QUIET`] passes without a frame (at most
-    /// [`DRAIN_MAX`]). Without this, frames sent between the stop signal and the
+    /// was already on its way (the XSUB socket keeps accepting it), until [`Drain::QUIET`] passes without a frame (at most
+    /// [`Drain::MAX`]). Without this, frames sent between the stop signal and the
     /// connection closing would be lost with the process.
     fn drain(&mut self, socket: &zmq::Socket) {
         for level in &self.levels {
@@ -263,10 +257,9 @@ impl Ingest {
                 let _ = socket.send(subscription(0, level.topic().as_bytes()), 0);
             }
         }
-        let started = Instant::now();
-        let mut quiet_since = Instant::now();
+        let mut drain = Drain::start(Instant::now());
         let mut msg = zmq::Message::new();
-        while started.elapsed() < DRAIN_MAX && quiet_since.elapsed() < DRAIN_QUIET {
+        while !drain.is_over(Instant::now()) {
             match socket.poll(zmq::POLLIN, 20) {
                 Ok(n) if n > 0 => {}
                 _ => continue,
@@ -279,7 +272,7 @@ impl Ingest {
                 } else {
                     self.accept(&msg);
                 }
-                quiet_since = Instant::now();
+                drain.took_frame(Instant::now());
             }
         }
     }
