@@ -39,9 +39,14 @@ impl RateLimiter {
     /// `Some(n)` when a message may be logged now, `n` being how many were held back
     /// since the last one; `None` when this one should be held back.
     pub fn check(&mut self) -> Option<u64> {
-        let now = Instant::now();
+        self.check_at(Instant::now())
+    }
+
+    /// [`check`](Self::check) at `now` (a clock the caller gives, for tests and for
+    /// callers that have read it already).
+    pub fn check_at(&mut self, now: Instant) -> Option<u64> {
         match self.last {
-            Some(last) if now.duration_since(last) < self.interval => {
+            Some(last) if now.saturating_duration_since(last) < self.interval => {
                 self.suppressed += 1;
                 None
             }
@@ -58,11 +63,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passes_again_after_the_interval() {
-        let mut limiter = RateLimiter::new(Duration::from_millis(20));
-        assert_eq!(limiter.check(), Some(0));
-        assert_eq!(limiter.check(), None);
-        std::thread::sleep(Duration::from_millis(30));
-        assert_eq!(limiter.check(), Some(1));
+    fn passes_again_after_the_interval_with_the_count_held_back() {
+        let start = Instant::now();
+        let mut limiter = RateLimiter::new(Duration::from_secs(10));
+        assert_eq!(limiter.check_at(start), Some(0));
+        assert_eq!(limiter.check_at(start + Duration::from_secs(1)), None);
+        assert_eq!(limiter.check_at(start + Duration::from_secs(9)), None);
+        assert_eq!(limiter.check_at(start + Duration::from_secs(10)), Some(2));
+        // The interval counts from the last message let through.
+        assert_eq!(limiter.check_at(start + Duration::from_secs(19)), None);
+        assert_eq!(limiter.check_at(start + Duration::from_secs(20)), Some(1));
+    }
+
+    #[test]
+    fn a_clock_read_before_the_last_check_holds_back() {
+        let start = Instant::now() + Duration::from_secs(5);
+        let mut limiter = RateLimiter::new(Duration::from_secs(10));
+        assert_eq!(limiter.check_at(start), Some(0));
+        assert_eq!(limiter.check_at(start - Duration::from_secs(5)), None);
     }
 }

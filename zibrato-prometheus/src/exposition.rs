@@ -125,7 +125,11 @@ impl Exposition {
 
     /// Adds a flushed window.
     pub fn merge(&mut self, window: &Window) {
-        let now = Instant::now();
+        self.merge_at(window, Instant::now());
+    }
+
+    /// [`merge`](Self::merge) at `now`, a clock the caller gives.
+    pub fn merge_at(&mut self, window: &Window, now: Instant) {
         self.counts.windows += 1;
         for s in &window.series {
             let split = split_name(&self.prefix, &s.name);
@@ -195,14 +199,19 @@ impl Exposition {
         let before = self.series.len();
         let stale_after = self.stale_after;
         self.series
-            .retain(|_, state| now.duration_since(state.updated) < stale_after);
+            .retain(|_, state| now.saturating_duration_since(state.updated) < stale_after);
         self.counts.expired += (before - self.series.len()) as u64;
     }
 
     /// The text exposition of every series, and of the worker's own counts; counts the
     /// scrape.
     pub fn render(&mut self) -> String {
-        self.expire(Instant::now());
+        self.render_at(Instant::now())
+    }
+
+    /// [`render`](Self::render) at `now`, a clock the caller gives.
+    pub fn render_at(&mut self, now: Instant) -> String {
+        self.expire(now);
         self.counts.scrapes += 1;
         let mut out = String::with_capacity(64 + self.series.len() * 96);
         let mut taken: HashSet<String> = HashSet::new();
@@ -498,15 +507,24 @@ mod tests {
 
     #[test]
     fn stale_series_disappear() {
-        let mut e = Exposition::new("", Duration::from_millis(50));
-        e.merge(&window(vec![series(
-            Kind::Gauge,
-            "g",
-            Summary::Gauge(Readings::of(1.0)),
-        )]));
+        let start = Instant::now();
+        let mut e = Exposition::new("", Duration::from_secs(300));
+        let gauge = || {
+            window(vec![series(
+                Kind::Gauge,
+                "g",
+                Summary::Gauge(Readings::of(1.0)),
+            )])
+        };
+        e.merge_at(&gauge(), start);
+        // Brought again within the staleness, it stays: staleness counts from the last.
+        e.merge_at(&gauge(), start + Duration::from_secs(200));
+        assert!(
+            e.render_at(start + Duration::from_secs(499))
+                .contains("\ng{")
+        );
         assert_eq!(e.len(), 1);
-        std::thread::sleep(Duration::from_millis(80));
-        let text = e.render();
+        let text = e.render_at(start + Duration::from_secs(500));
         assert!(e.is_empty());
         assert!(!text.contains("\ng{"), "{text}");
         assert!(
