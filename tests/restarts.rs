@@ -9,9 +9,22 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use zibrato::Zibrato;
-use zibrato_testkit::{Daemon, Subscriber, free_ports, start_broker, start_console_json};
+use zibrato_testkit::{
+    Daemon, Subscriber, free_ports, start_broker, start_console_json, wait_until,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
+
+/// How long a part stays down: the scenario's one chosen duration (within the 30 s
+/// grace; past the 1 s one). Everything else waits for what it needs.
+const DOWN: Duration = Duration::from_secs(2);
+
+/// Waits until `workers` have printed more of `seq` than `before`: measurements flow.
+fn flowing(workers: &[&Daemon], before: i64) {
+    wait_until("measurements printed by the worker", WAIT, || {
+        sum(workers, "seq") > before
+    });
+}
 
 /// The console worker on the broker at `port`, JSON windows of 1 s, `info` and the
 /// self-metrics level.
@@ -88,11 +101,15 @@ fn total_of(broker: &Daemon, field: &str) -> i64 {
 }
 
 /// Flushes, closes the client (which sends its last self-metrics), and stops the
-/// workers after their last window.
+/// workers once one has printed those, the last frame the client sent.
 fn wind_down(z: Zibrato, workers: &mut [&mut Daemon]) {
     z.flush(WAIT).expect("everything recorded is sent");
     drop(z);
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_until("the client's last self-metrics printed", WAIT, || {
+        workers
+            .iter()
+            .any(|w| w.console_sum("zibrato.client.recorded") > 0)
+    });
     for w in workers.iter_mut() {
         assert!(w.stop("TERM").success());
     }
@@ -105,11 +122,11 @@ fn a_worker_restart_loses_nothing() {
     let mut first = worker(port);
     let z = client(port, Duration::from_secs(30));
     let recorder = Recorder::start(&z);
-    std::thread::sleep(Duration::from_secs(2));
+    flowing(&[&first], 0);
     assert!(first.stop("TERM").success());
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(DOWN);
     let mut second = worker(port);
-    std::thread::sleep(Duration::from_secs(2));
+    flowing(&[&second], 0);
     let total = recorder.finish();
     let stats = z.stats();
     wind_down(z, &mut [&mut second]);
@@ -126,11 +143,12 @@ fn a_broker_restart_loses_nothing() {
     let mut worker = worker(port);
     let z = client(port, Duration::from_secs(30));
     let recorder = Recorder::start(&z);
-    std::thread::sleep(Duration::from_secs(2));
+    flowing(&[&worker], 0);
     assert!(broker.stop("TERM").success());
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(DOWN);
+    let before = sum(&[&worker], "seq");
     let _broker = start_broker(port, &["--stats-interval", "3600"]);
-    std::thread::sleep(Duration::from_secs(3));
+    flowing(&[&worker], before);
     let total = recorder.finish();
     wind_down(z, &mut [&mut worker]);
     assert_eq!(sum(&[&worker], "seq"), total);
@@ -143,15 +161,15 @@ fn the_broker_and_the_worker_restarting_together_lose_nothing() {
     let mut first = worker(port);
     let z = client(port, Duration::from_secs(30));
     let recorder = Recorder::start(&z);
-    std::thread::sleep(Duration::from_secs(2));
+    flowing(&[&first], 0);
     assert!(first.stop("TERM").success());
     let stopped = broker.stop("TERM");
     std::thread::sleep(Duration::from_secs(1));
     let _broker = start_broker(port, &["--stats-interval", "3600"]);
-    // The worker comes back 2 s after the broker.
-    std::thread::sleep(Duration::from_secs(2));
+    // The worker comes back after the broker.
+    std::thread::sleep(DOWN);
     let mut second = worker(port);
-    std::thread::sleep(Duration::from_secs(2));
+    flowing(&[&second], 0);
     let total = recorder.finish();
     wind_down(z, &mut [&mut second]);
     // Frames that reached the broker between the worker leaving and the client
@@ -180,11 +198,12 @@ fn a_central_broker_restart_behind_a_local_one_loses_nothing() {
     let mut worker = worker(central_port);
     let z = client(local_port, Duration::from_secs(30));
     let recorder = Recorder::start(&z);
-    std::thread::sleep(Duration::from_secs(2));
+    flowing(&[&worker], 0);
     assert!(central.stop("TERM").success());
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(DOWN);
+    let before = sum(&[&worker], "seq");
     let _central = start_broker(central_port, &["--stats-interval", "3600"]);
-    std::thread::sleep(Duration::from_secs(3));
+    flowing(&[&worker], before);
     let total = recorder.finish();
     wind_down(z, &mut [&mut worker]);
     assert_eq!(sum(&[&worker], "seq"), total);
@@ -201,11 +220,12 @@ fn a_local_broker_restart_in_front_of_a_central_one_loses_nothing() {
     let mut worker = worker(central_port);
     let z = client(local_port, Duration::from_secs(30));
     let recorder = Recorder::start(&z);
-    std::thread::sleep(Duration::from_secs(2));
+    flowing(&[&worker], 0);
     assert!(local.stop("TERM").success());
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(DOWN);
+    let before = sum(&[&worker], "seq");
     let _local = start_broker(local_port, &local_args);
-    std::thread::sleep(Duration::from_secs(3));
+    flowing(&[&worker], before);
     let total = recorder.finish();
     wind_down(z, &mut [&mut worker]);
     assert_eq!(sum(&[&worker], "seq"), total);
@@ -218,12 +238,12 @@ fn past_the_grace_the_loss_is_what_the_client_counts_as_filtered() {
     let mut first = worker(port);
     let z = client(port, Duration::from_secs(1));
     let recorder = Recorder::start(&z);
-    std::thread::sleep(Duration::from_secs(2));
+    flowing(&[&first], 0);
     assert!(first.stop("TERM").success());
-    // Down for 4 s: longer than the 1 s grace.
-    std::thread::sleep(Duration::from_secs(4));
+    // Down for longer than the 1 s grace.
+    std::thread::sleep(DOWN * 2);
     let mut second = worker(port);
-    std::thread::sleep(Duration::from_secs(2));
+    flowing(&[&second], 0);
     let total = recorder.finish();
     let filtered = z.stats().filtered as i64;
     wind_down(z, &mut [&mut second]);
