@@ -25,12 +25,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use zibrato::Zibrato;
-use zibrato_broker::{Broker, Config};
+use zibrato_broker::{Broker, BrokerOptions};
 use zibrato_console::{Console, Format};
 use zibrato_prometheus::{Exposition, Prometheus};
-use zibrato_worker::{Shutdown, WorkerArgs};
+use zibrato_worker::{Shutdown, WorkerOptions};
 
 /// A tiny deterministic random source for the shop's simulated work.
 struct Dice(u64);
@@ -106,12 +105,6 @@ fn block_on<F: Future>(future: F) -> F::Output {
     }
 }
 
-#[derive(Parser)]
-struct WorkerCli {
-    #[command(flatten)]
-    worker: WorkerArgs,
-}
-
 fn main() -> ExitCode {
     let port: u16 = std::env::var("ZIBRATO_DEMO_PORT")
         .ok()
@@ -126,17 +119,15 @@ fn main() -> ExitCode {
         }
     };
 
-    let config = Config::parse_from([
-        "zibrato-broker",
-        "--port",
-        &port.to_string(),
-        "--stats-interval",
-        "3600",
-    ]);
+    let mut config = BrokerOptions::default();
+    config.port = port;
+    config.stats_interval = Duration::from_secs(3600);
     let mut broker = match Broker::bind(&config) {
         Ok(broker) => broker,
         Err(e) => {
-            eprintln!("demo: {e}; set ZIBRATO_DEMO_PORT to another port (it uses PORT and PORT+1)");
+            eprintln!(
+                "demo: {e}; set ZIBRATO_DEMO_PORT to another port (it uses PORT, PORT+1 and PORT+2)"
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -145,16 +136,10 @@ fn main() -> ExitCode {
     let stop = broker_stop.clone();
     let broker_thread = std::thread::spawn(move || broker.run(&stop));
 
-    let args = WorkerCli::parse_from([
-        "zibrato-console",
-        "--port",
-        &(port + 1).to_string(),
-        "--levels",
-        "info,crit",
-        "--flush",
-        "2",
-    ])
-    .worker;
+    let mut args = WorkerOptions::default();
+    args.port = port + 1;
+    args.levels = vec!["info".into(), "crit".into()];
+    args.flush = Duration::from_secs(2);
     let prometheus_args = args.clone();
     let stop = worker_stop.clone();
     let worker_thread = std::thread::spawn(move || {

@@ -10,8 +10,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use zibrato_broker::{Broker, Config};
+use zibrato_broker::{Broker, BrokerOptions};
 use zibrato_common::Shutdown;
 use zibrato_wire::{FrameBuilder, Header, Level, Measurement, Value};
 
@@ -118,19 +117,12 @@ fn plain_proxy(port: u16) {
 fn zibrato_broker(port: u16) -> Shutdown {
     let shutdown = Shutdown::manual();
     let stop = shutdown.clone();
-    let hwm = HWM.to_string();
-    let port = port.to_string();
-    let config = Config::parse_from([
-        "zibrato-broker",
-        "--port",
-        &port,
-        "--publisher-hwm",
-        &hwm,
-        "--worker-hwm",
-        &hwm,
-        "--stats-interval",
-        "3600",
-    ]);
+    let hwm = std::num::NonZeroU32::new(HWM as u32).expect("a positive queue");
+    let mut config = BrokerOptions::default();
+    config.port = port;
+    config.publisher_hwm = hwm;
+    config.worker_hwm = hwm;
+    config.stats_interval = Duration::from_secs(3600);
     thread::spawn(move || {
         let mut broker = Broker::bind(&config).expect("broker binds");
         broker.run(&stop).expect("broker runs");

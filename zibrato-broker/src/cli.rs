@@ -10,7 +10,7 @@ use zibrato_common::curve::KeyPair;
 use zibrato_common::exit::{FAILURE, SUCCESS, UNDELIVERED, USAGE};
 use zibrato_common::{Reload, Shutdown, init_logging};
 
-use crate::{Broker, Config};
+use crate::{Broker, BrokerArgs, BrokerOptions};
 
 /// Receives measurement frames from publishers on PORT, validates each one, and
 /// forwards it to the workers on PORT+1 that subscribe to its level. Other brokers
@@ -21,7 +21,7 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
-    config: Config,
+    config: BrokerArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,7 +57,7 @@ where
     if let Some(Command::Keygen { name, dir }) = cli.command {
         return keygen(&name, &dir);
     }
-    let config = cli.config;
+    let config = BrokerOptions::from(cli.config);
     if let Err(message) = init_logging(&config.log_level) {
         eprintln!("zibrato-broker: {message}");
         return USAGE;
@@ -76,7 +76,7 @@ where
             error!("{e}");
             // Exposed without keys is a command line to correct, not a failure to retry.
             return match e {
-                crate::BrokerError::Insecure { .. } => USAGE,
+                crate::BrokerError::Insecure { .. } | crate::BrokerError::Options { .. } => USAGE,
                 _ => FAILURE,
             };
         }

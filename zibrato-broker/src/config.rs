@@ -1,4 +1,5 @@
-//! The command line, with an environment variable for every flag.
+//! The command line, with an environment variable for every flag, and the rules its
+//! values follow (shared with [`BrokerOptions::validate`](crate::BrokerOptions::validate)).
 
 use std::net::IpAddr;
 use std::num::{NonZeroU32, NonZeroU64};
@@ -9,11 +10,12 @@ use clap::Parser;
 use zibrato_common::parse_seconds;
 use zibrato_wire::limits::MAX_FRAME_LEN;
 
-/// The broker's settings: its command line, with an environment variable for every
-/// flag (see `zibrato-broker --help`).
+/// The broker's command line, with an environment variable for every flag (see
+/// `zibrato-broker --help`). A program gives them to [`Broker::bind`](crate::Broker::bind)
+/// as [`BrokerOptions`](crate::BrokerOptions) (`BrokerOptions::from(args)`).
 #[derive(Debug, Clone, Parser)]
 #[command(name = "zibrato-broker", version, about, long_about = None)]
-pub struct Config {
+pub struct BrokerArgs {
     /// Address to bind the three ports on. Loopback by default: expose the broker to
     /// other hosts on purpose, with an address of this host's, and with keys
     /// (--curve-secret-file, --curve-allow), or say --insecure.
@@ -191,52 +193,6 @@ pub struct Config {
     pub log_level: String,
 }
 
-impl Config {
-    /// The port workers connect to.
-    pub fn worker_port(&self) -> u16 {
-        // parse_port keeps the port below u16::MAX.
-        self.port + 1
-    }
-
-    /// Where publishers connect, as a ZeroMQ endpoint.
-    pub fn publisher_endpoint(&self) -> String {
-        endpoint(self.host, self.port)
-    }
-
-    /// Where workers connect, as a ZeroMQ endpoint.
-    pub fn worker_endpoint(&self) -> String {
-        endpoint(self.host, self.worker_port())
-    }
-
-    /// The port other brokers link to.
-    pub fn relay_port(&self) -> u16 {
-        // parse_port keeps the port below u16::MAX - 1.
-        self.port + 2
-    }
-
-    /// Where other brokers link to, as a ZeroMQ endpoint.
-    pub fn relay_endpoint(&self) -> String {
-        endpoint(self.host, self.relay_port())
-    }
-
-    /// The upstream broker's host, from `--upstream tcp://HOST:PORT`.
-    pub fn upstream_host(&self) -> Option<&str> {
-        let rest = self.upstream.as_deref()?.strip_prefix("tcp://")?;
-        rest.rsplit_once(':').map(|(host, _)| host)
-    }
-
-    /// This broker's name on its upstream link.
-    pub fn relay_name(&self) -> String {
-        self.relay_name.clone().unwrap_or_else(|| {
-            let source = self
-                .source
-                .clone()
-                .unwrap_or_else(|| zibrato_common::host_name("zibrato-broker"));
-            format!("{source}:{}", self.port)
-        })
-    }
-}
-
 /// A TCP endpoint for ZeroMQ; IPv6 addresses go in brackets.
 pub fn endpoint(host: IpAddr, port: u16) -> String {
     match host {
@@ -249,12 +205,17 @@ fn parse_port(text: &str) -> Result<u16, String> {
     let port: u16 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a port number (1 to 65533)"))?;
+    check_port(port).map(|()| port)
+}
+
+/// A publisher port leaves room for the worker port PORT+1 and the relay port PORT+2.
+pub(crate) fn check_port(port: u16) -> Result<(), String> {
     match port {
         0 => Err("port 0 is not a port to bind; choose 1 to 65533".into()),
         65534.. => Err(format!(
             "port {port} leaves no room for the worker port PORT+1 and the relay port PORT+2; choose 1 to 65533"
         )),
-        port => Ok(port),
+        _ => Ok(()),
     }
 }
 
@@ -262,13 +223,18 @@ fn parse_max_subscriptions(text: &str) -> Result<NonZeroU32, String> {
     let max: NonZeroU32 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a positive number"))?;
+    check_max_subscriptions(max).map(|()| max)
+}
+
+/// Subscriptions fit in one relay message.
+pub(crate) fn check_max_subscriptions(max: NonZeroU32) -> Result<(), String> {
     if max.get() as usize > zibrato_wire::relay::MAX_WANTS {
         return Err(format!(
             "{max} exceeds the {} topics a relay message can list",
             zibrato_wire::relay::MAX_WANTS
         ));
     }
-    Ok(max)
+    Ok(())
 }
 
 fn parse_level(text: &str) -> Result<String, String> {
@@ -277,24 +243,45 @@ fn parse_level(text: &str) -> Result<String, String> {
         .map_err(|e| format!("{text:?}: {e}"))
 }
 
+/// A level as the wire allows it.
+pub(crate) fn check_level(text: &str) -> Result<(), String> {
+    zibrato_wire::Level::new(text)
+        .map(|_| ())
+        .map_err(|e| format!("{text:?}: {e}"))
+}
+
 fn parse_name(text: &str) -> Result<String, String> {
-    zibrato_wire::validate_name(text).map_err(|e| format!("{text:?}: {e}"))?;
-    Ok(text.to_string())
+    check_name(text).map(|()| text.to_string())
+}
+
+/// A name or source as the wire allows it.
+pub(crate) fn check_name(text: &str) -> Result<(), String> {
+    zibrato_wire::validate_name(text).map_err(|e| format!("{text:?}: {e}"))
 }
 
 fn parse_max_frame(text: &str) -> Result<NonZeroU32, String> {
     let bytes: NonZeroU32 = text
         .parse()
         .map_err(|_| format!("{text:?} is not a positive number of bytes"))?;
+    check_max_frame(bytes).map(|()| bytes)
+}
+
+/// A frame limit within the format's.
+pub(crate) fn check_max_frame(bytes: NonZeroU32) -> Result<(), String> {
     if bytes.get() as usize > MAX_FRAME_LEN {
         return Err(format!(
             "{bytes} bytes exceeds the format's limit of {MAX_FRAME_LEN}"
         ));
     }
-    Ok(bytes)
+    Ok(())
 }
 
 fn parse_upstream(text: &str) -> Result<String, String> {
+    check_upstream(text).map(|()| text.to_string())
+}
+
+/// An upstream of the form `tcp://HOST:PORT`.
+pub(crate) fn check_upstream(text: &str) -> Result<(), String> {
     let rest = text
         .strip_prefix("tcp://")
         .ok_or_else(|| format!("{text:?} is not of the form tcp://HOST:PORT"))?;
@@ -304,26 +291,31 @@ fn parse_upstream(text: &str) -> Result<String, String> {
     if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
         return Err(format!("{text:?} is not of the form tcp://HOST:PORT"));
     }
-    Ok(text.to_string())
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn options(args: &[&str]) -> crate::BrokerOptions {
+        crate::BrokerOptions::from(BrokerArgs::try_parse_from(args).unwrap())
+    }
+
     #[test]
     fn defaults_are_the_originals() {
-        let config = Config::try_parse_from(["zibrato-broker"]).unwrap();
+        let config = options(&["zibrato-broker"]);
+        assert_eq!(config, crate::BrokerOptions::default());
         assert_eq!(config.publisher_endpoint(), "tcp://127.0.0.1:5550");
         assert_eq!(config.worker_endpoint(), "tcp://127.0.0.1:5551");
         assert_eq!(config.relay_endpoint(), "tcp://127.0.0.1:5552");
-        let named = Config::try_parse_from(["b", "--source", "web-1", "--port", "6000"]).unwrap();
+        let named = options(&["b", "--source", "web-1", "--port", "6000"]);
         assert_eq!(named.relay_name(), "web-1:6000");
     }
 
     #[test]
     fn bad_values_are_named() {
-        let err = |args: &[&str]| Config::try_parse_from(args).unwrap_err().to_string();
+        let err = |args: &[&str]| BrokerArgs::try_parse_from(args).unwrap_err().to_string();
         assert!(err(&["b", "--port", "65534"]).contains("no room for the worker port"));
         assert!(err(&["b", "--max-subscriptions", "5000"]).contains("4096"));
         assert!(err(&["b", "--subscribe-upstream"]).contains("--upstream"));
@@ -340,7 +332,7 @@ mod tests {
 
     #[test]
     fn ipv6_goes_in_brackets() {
-        let config = Config::try_parse_from(["b", "--host", "::1", "--port", "7000"]).unwrap();
+        let config = options(&["b", "--host", "::1", "--port", "7000"]);
         assert_eq!(config.worker_endpoint(), "tcp://[::1]:7001");
     }
 }

@@ -4,6 +4,14 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum BrokerError {
+    /// A setting the command line would have refused.
+    #[error("{setting}: {reason}")]
+    Options {
+        /// The setting (a field of `BrokerOptions`).
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Another process holds the port.
     #[error("port {port} is in use on {host} ({role} port)")]
     PortInUse {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tracing::warn;
 use zibrato_common::{RateLimiter, Reload, Shutdown, SocketMonitor, Telemetry, later};
 
-use crate::config::Config;
+use crate::BrokerOptions;
 use crate::grace::Grace;
 use crate::ingress::{self, Counters, Sources};
 use crate::intake::Inlet;
@@ -62,7 +62,7 @@ pub(crate) struct Workers {
 pub struct Broker {
     pub(crate) context: zmq::Context,
     /// How it was started (the worker port is bound again from it on a revocation).
-    pub(crate) config: Config,
+    pub(crate) config: BrokerOptions,
     /// Its keys, when its ports are CURVE servers.
     pub(crate) keys: Option<Keys>,
     /// The ZAP handler, with keys.
@@ -124,8 +124,10 @@ impl Broker {
     ///
     /// # Errors
     ///
+    /// [`BrokerError::Options`] for a setting the command line would refuse,
     /// [`BrokerError::PortInUse`] and the other variants, naming what failed.
-    pub fn bind(config: &Config) -> Result<Self, BrokerError> {
+    pub fn bind(config: &BrokerOptions) -> Result<Self, BrokerError> {
+        config.validate()?;
         let context = zmq::Context::new();
         let keys = Keys::load(config)?;
         // The ZAP handler answers before the first CURVE peer can connect.

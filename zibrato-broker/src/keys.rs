@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use zibrato_common::curve::{self, KeyPair, PublicKey};
 
-use crate::{BrokerError, Config};
+use crate::{BrokerError, BrokerOptions};
 
 /// The public keys allowed in, shared with the ZAP handler.
 pub(crate) type Allowed = Arc<RwLock<HashSet<PublicKey>>>;
@@ -51,7 +51,7 @@ impl Keys {
     /// # Errors
     ///
     /// [`BrokerError::Insecure`] or [`BrokerError::Keys`].
-    pub(crate) fn load(config: &Config) -> Result<Option<Keys>, BrokerError> {
+    pub(crate) fn load(config: &BrokerOptions) -> Result<Option<Keys>, BrokerError> {
         if config.curve_allow.is_none() && !config.insecure && !is_loopback(config.host) {
             return Err(BrokerError::Insecure {
                 what: format!("bind {}, which other hosts can reach,", config.host),
@@ -161,7 +161,10 @@ mod tests {
         let load = |args: &[&str]| {
             let mut all = vec!["zibrato-broker"];
             all.extend_from_slice(args);
-            Keys::load(&Config::try_parse_from(all).unwrap()).map(|k| k.is_some())
+            Keys::load(&BrokerOptions::from(
+                crate::BrokerArgs::try_parse_from(all).unwrap(),
+            ))
+            .map(|k| k.is_some())
         };
         assert!(matches!(load(&[]), Ok(false)), "loopback needs nothing");
         let unused = load(&["--curve-secret-file", "/nonexistent"]).unwrap_err();

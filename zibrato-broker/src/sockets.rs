@@ -6,7 +6,7 @@ use zibrato_wire::limits::MAX_FRAME_LEN;
 use zibrato_wire::relay::MAX_MESSAGE_LEN;
 use zmq::SocketEvent;
 
-use crate::{BrokerError, Config};
+use crate::{BrokerError, BrokerOptions};
 
 /// The largest message a worker may send: a subscription (one byte, then a topic).
 const MAX_SUBSCRIPTION_BYTES: i64 = 1024;
@@ -27,7 +27,7 @@ pub(crate) const RELAY_HEARTBEAT_TIMEOUT_MS: i32 = 4000;
 /// The publisher port: an XSUB socket.
 pub(crate) fn publishers(
     context: &zmq::Context,
-    config: &Config,
+    config: &BrokerOptions,
     keys: Option<&KeyPair>,
 ) -> Result<zmq::Socket, BrokerError> {
     let socket = context
@@ -51,7 +51,7 @@ pub(crate) fn publishers(
 /// The worker port: an XPUB socket.
 pub(crate) fn workers(
     context: &zmq::Context,
-    config: &Config,
+    config: &BrokerOptions,
     keys: Option<&KeyPair>,
 ) -> Result<zmq::Socket, BrokerError> {
     let socket = context
@@ -74,7 +74,7 @@ pub(crate) fn workers(
 /// The relay port, where other brokers link to this one: a ROUTER socket.
 pub(crate) fn relays(
     context: &zmq::Context,
-    config: &Config,
+    config: &BrokerOptions,
     keys: Option<&KeyPair>,
 ) -> Result<zmq::Socket, BrokerError> {
     let socket = context
@@ -152,7 +152,7 @@ fn prepare(socket: &zmq::Socket, ipv6: bool) -> Result<(), BrokerError> {
 
 fn bind(
     socket: &zmq::Socket,
-    config: &Config,
+    config: &BrokerOptions,
     port: u16,
     role: &'static str,
 ) -> Result<(), BrokerError> {

@@ -6,8 +6,9 @@ use clap::Args;
 use zibrato_common::parse_seconds;
 use zibrato_wire::Level;
 
-/// Where to read from, what to subscribe to, and how to aggregate. Each worker binary
-/// flattens these into its own command line.
+/// Where to read from, what to subscribe to, and how to aggregate: the command line
+/// every worker binary flattens into its own. A program gives them to
+/// [`run`](crate::run) as they are, or as [`WorkerOptions`](crate::WorkerOptions).
 #[derive(Debug, Clone, Args)]
 pub struct WorkerArgs {
     /// Broker address to connect to.
@@ -101,7 +102,7 @@ pub struct WorkerArgs {
 }
 
 /// The worker's receive queue when nothing says otherwise, in frames.
-const DEFAULT_HWM: i32 = 100_000;
+pub(crate) const DEFAULT_HWM: i32 = 100_000;
 
 /// The variable the worker's --hwm used to read, shared by mistake with the broker's
 /// --worker-hwm.
@@ -116,17 +117,6 @@ fn legacy_hwm() -> Option<i32> {
 /// new one nor (as far as the environment tells) the flag replaced it.
 pub(crate) fn hwm_from_legacy_variable(hwm: i32) -> bool {
     std::env::var_os("ZIBRATO_HWM").is_none() && legacy_hwm().is_some_and(|old| old == hwm)
-}
-
-impl WorkerArgs {
-    /// The broker endpoint, `tcp://HOST:PORT`.
-    pub fn endpoint(&self) -> String {
-        if self.host.contains(':') {
-            format!("tcp://[{}]:{}", self.host, self.port)
-        } else {
-            format!("tcp://{}:{}", self.host, self.port)
-        }
-    }
 }
 
 fn parse_level(text: &str) -> Result<String, String> {
@@ -164,7 +154,6 @@ mod tests {
         let cli = Cli::try_parse_from(["w", "--levels", "info,crit"]).unwrap();
         assert_eq!(cli.worker.levels, ["info", "crit"]);
         assert_eq!(cli.worker.flush, Duration::from_secs(60));
-        assert_eq!(cli.worker.endpoint(), "tcp://127.0.0.1:5551");
         assert_eq!(cli.worker.percentiles, [0.5, 0.9, 0.95, 0.99]);
     }
 

@@ -18,7 +18,7 @@ use crate::sequence::{Observed, SequenceTracker};
 use crate::spool::{Spool, SpoolError};
 use crate::subscriber::{subscribe, subscription};
 use crate::telemetry::SelfMetrics;
-use crate::{Backend, DeliveryError, Window, WorkerArgs, WorkerStats};
+use crate::{Backend, DeliveryError, Window, WorkerOptions, WorkerStats};
 
 /// The longest a poll waits, so a stop signal is seen promptly.
 const TICK: Duration = Duration::from_millis(100);
@@ -34,7 +34,8 @@ const TICK: Duration = Duration::from_millis(100);
 /// [`exit::SUCCESS`]: crate::exit::SUCCESS
 /// [`exit::UNDELIVERED`]: crate::exit::UNDELIVERED
 /// [`exit::FAILURE`]: crate::exit::FAILURE
-pub fn run<B: Backend>(args: WorkerArgs, backend: B) -> u8 {
+pub fn run<B: Backend>(options: impl Into<WorkerOptions>, backend: B) -> u8 {
+    let args = options.into();
     if let Err(message) = init_logging(&args.log_level) {
         eprintln!("{message}");
         return USAGE;
@@ -52,7 +53,12 @@ pub fn run<B: Backend>(args: WorkerArgs, backend: B) -> u8 {
 /// Runs a worker inside a program that owns logging and signals (an embedded worker,
 /// the demo): until `shutdown` is requested, then flushes and delivers as [`run`] does,
 /// and returns the same statuses.
-pub fn run_until<B: Backend>(args: WorkerArgs, mut backend: B, shutdown: &Shutdown) -> u8 {
+pub fn run_until<B: Backend>(
+    options: impl Into<WorkerOptions>,
+    mut backend: B,
+    shutdown: &Shutdown,
+) -> u8 {
+    let args: WorkerOptions = options.into();
     let shutdown = shutdown.clone();
     match backend.check() {
         Ok(()) => info!(backend = backend.name(), "backend ready"),

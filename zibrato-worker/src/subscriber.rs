@@ -5,7 +5,7 @@ use zibrato_common::curve::{KeyPair, PublicKey};
 use zibrato_wire::Level;
 use zibrato_wire::limits::MAX_FRAME_LEN;
 
-use crate::WorkerArgs;
+use crate::WorkerOptions;
 
 /// A subscription message for an XSUB socket: 1 (subscribe) or 0 (withdraw), then the
 /// topic.
@@ -17,7 +17,7 @@ pub(crate) fn subscription(kind: u8, topic: &[u8]) -> Vec<u8> {
 }
 
 /// Creates the subscriber, configured and connected; a message saying what failed.
-pub(crate) fn subscribe(args: &WorkerArgs) -> Result<zmq::Socket, String> {
+pub(crate) fn subscribe(args: &WorkerOptions) -> Result<zmq::Socket, String> {
     let keys = match (&args.curve_secret_file, &args.curve_server_key) {
         (Some(secret), Some(server)) => Some((
             KeyPair::from_secret_file(secret).map_err(|e| e.to_string())?,
@@ -63,13 +63,6 @@ pub(crate) fn subscribe(args: &WorkerArgs) -> Result<zmq::Socket, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        worker: WorkerArgs,
-    }
 
     #[test]
     fn a_subscription_is_its_kind_byte_then_the_topic() {
@@ -79,17 +72,11 @@ mod tests {
 
     #[test]
     fn a_secret_file_that_cannot_be_read_is_a_clear_error() {
-        let args = Cli::try_parse_from([
-            "worker",
-            "--levels",
-            "info",
-            "--curve-secret-file",
-            "/nonexistent/zibrato.secret",
-            "--curve-server-key",
-            "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7",
-        ])
-        .unwrap()
-        .worker;
+        let args = WorkerOptions {
+            curve_secret_file: Some("/nonexistent/zibrato.secret".into()),
+            curve_server_key: Some("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7".into()),
+            ..WorkerOptions::default()
+        };
         let error = subscribe(&args).err().expect("an error");
         assert!(error.contains("/nonexistent/zibrato.secret"), "{error}");
     }

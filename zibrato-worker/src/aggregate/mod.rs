@@ -42,7 +42,7 @@ struct State {
 }
 
 /// The name of the series that take the measurements of new series once the worker
-/// holds [`--max-series`](crate::WorkerArgs::max_series) live ones: one per level and
+/// holds [`max_series`](crate::WorkerOptions::max_series) live ones: one per level and
 /// kind, with the default source.
 pub const OVERFLOW_NAME: &str = "zibrato.overflow";
 
