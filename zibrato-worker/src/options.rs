@@ -112,6 +112,47 @@ impl From<WorkerArgs> for WorkerOptions {
 }
 
 impl WorkerOptions {
+    /// Checks what the command line checks: a port, at least one level and each a
+    /// level the wire allows, percentiles within 0..=1, positive sizes and durations,
+    /// `max_series` within 1..=10 000 000, and both key settings or neither.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the setting and what is wrong with it.
+    pub fn validate(&self) -> Result<(), String> {
+        let refuse = |setting: &str, reason: &str| Err(format!("{setting}: {reason}"));
+        if self.port == 0 {
+            return refuse("port", "0 is not a port");
+        }
+        if self.levels.is_empty() {
+            return refuse("levels", "at least one level");
+        }
+        for level in &self.levels {
+            if let Err(e) = zibrato_wire::Level::new(level) {
+                return refuse("levels", &format!("{level:?}: {e}"));
+            }
+        }
+        if let Some(q) = self.percentiles.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+            return refuse("percentiles", &format!("{q} is not between 0 and 1"));
+        }
+        if !(1..=10_000_000).contains(&self.max_series) {
+            return refuse("max_series", "1 to 10000000");
+        }
+        if self.max_pending_bytes == 0 || self.spool_max_bytes == 0 || self.hwm < 0 {
+            return refuse(
+                "max_pending_bytes, spool_max_bytes or hwm",
+                "a size below 1",
+            );
+        }
+        if self.flush < Duration::from_micros(1) || self.expire_after < Duration::from_micros(1) {
+            return refuse("flush or expire_after", "at least a microsecond");
+        }
+        if self.curve_secret_file.is_some() != self.curve_server_key.is_some() {
+            return refuse("curve_secret_file and curve_server_key", "both or neither");
+        }
+        Ok(())
+    }
+
     /// The broker endpoint, `tcp://HOST:PORT` (an IPv6 address in brackets).
     pub fn endpoint(&self) -> String {
         if self.host.contains(':') {
@@ -139,6 +180,23 @@ mod tests {
             .unwrap()
             .worker;
         assert_eq!(WorkerOptions::from(parsed), WorkerOptions::default());
+    }
+
+    #[test]
+    fn what_the_command_line_refuses_is_refused() {
+        let refused = |change: fn(&mut WorkerOptions)| {
+            let mut options = WorkerOptions::default();
+            change(&mut options);
+            options.validate().unwrap_err()
+        };
+        assert!(WorkerOptions::default().validate().is_ok());
+        assert!(refused(|o| o.levels.clear()).starts_with("levels"));
+        assert!(refused(|o| o.levels = vec!["in fo".into()]).starts_with("levels"));
+        assert!(refused(|o| o.percentiles = vec![1.5]).starts_with("percentiles"));
+        assert!(refused(|o| o.max_series = 0).starts_with("max_series"));
+        assert!(refused(|o| o.flush = Duration::ZERO).starts_with("flush"));
+        assert!(refused(|o| o.port = 0).starts_with("port"));
+        assert!(refused(|o| o.curve_server_key = Some("k".into())).contains("both"));
     }
 
     #[test]

@@ -59,6 +59,10 @@ pub fn run_until<B: Backend>(
     shutdown: &Shutdown,
 ) -> u8 {
     let args: WorkerOptions = options.into();
+    if let Err(message) = args.validate() {
+        error!("{message}");
+        return USAGE;
+    }
     let shutdown = shutdown.clone();
     match backend.check() {
         Ok(()) => info!(backend = backend.name(), "backend ready"),
