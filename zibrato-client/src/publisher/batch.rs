@@ -65,6 +65,10 @@ impl Batch {
 
     /// Adds one value of series `id`; an error when the frame's tables are full (the
     /// caller seals the frame and pushes again into the next).
+    // Inlined into the publisher's drain loop, so the value stays in registers (called
+    // out of line, it went through the stack and stalled on store forwarding: +13 %
+    // publisher CPU in zibrato-e2e).
+    #[inline]
     pub(super) fn push(
         &mut self,
         id: SeriesId,
@@ -94,6 +98,7 @@ impl Batch {
 
     /// Whether the frame should be sealed now: its value table is full, or its tables
     /// are within one push of the frame limit.
+    #[inline]
     pub(super) fn is_due(&self) -> bool {
         self.builder.is_full() || self.builder.tables_len() > self.tables_budget
     }

@@ -155,7 +155,11 @@ impl Publisher {
             .requests
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if requests.shutdown || requests.flush_requested > requests.flush_done {
+        // A pending flush with frames left waits for the link like anything else:
+        // returning at once would spin a core for as long as the broker is away or
+        // slow to take them (up to the flush's timeout).
+        let flush_pending = requests.flush_requested > requests.flush_done;
+        if requests.shutdown || (flush_pending && self.backlog.is_empty()) {
             return;
         }
         self.shared.sleeping.store(true, Ordering::Relaxed);
