@@ -1,7 +1,8 @@
 //! Devices publish too: a recorder on `zibrato-core` alone (no std in its recording
 //! path) sends over UDP and over a FIFO to the real broker, and the real
 //! `zibrato-console` shows exactly what it recorded; a datagram lost on the way is
-//! counted as a lost frame. Hostile datagrams and byte streams leave the broker up,
+//! counted as a lost frame, and datagrams that arrive out of order are not. Hostile
+//! datagrams and byte streams leave the broker up,
 //! bounded and counting.
 
 use std::fs::File;
@@ -256,4 +257,41 @@ fn hostile_datagrams_and_streams_leave_the_broker_up_bounded_and_counting() {
     assert!(total("dropped_not_zibrato") >= 1, "{output}");
     assert!(total("dropped_malformed") >= 1, "{output}");
     let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn datagrams_out_of_order_are_not_lost_and_a_missing_one_is_counted_once() {
+    let (port, udp) = (free_ports(), free_udp_port());
+    let _broker = start_broker(port, &["--udp", &format!("127.0.0.1:{udp}")]);
+    let mut worker = start_console_json(port);
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(("127.0.0.1", udp)).unwrap();
+    let send = |publisher: u64, name: &str, sequences: &[u64]| {
+        for &sequence in sequences {
+            let m = zibrato_wire::Measurement::new(name, None, zibrato_wire::Value::Counter(1))
+                .unwrap();
+            let header = zibrato_wire::Header {
+                publisher,
+                sequence,
+                time_us: 0,
+            };
+            socket
+                .send(&zibrato_testkit::frame("info", header, &[m]))
+                .unwrap();
+        }
+    };
+    // Reordered on the way: 3 before 2. Nothing was lost.
+    send(41, "reordered", &[0, 1, 3, 2, 4]);
+    // Frame 2 never arrives: one frame lost.
+    send(42, "gap", &[0, 1, 3, 4]);
+    wait_until("every frame that was sent", WAIT, || {
+        totals(&worker, "reordered").1 == 5.0 && totals(&worker, "gap").1 == 4.0
+    });
+    // Counted once it has been missing for the reorder allowance, at a flush.
+    wait_until("the missing frame counted lost", WAIT, || {
+        totals(&worker, "zibrato.worker.lost_frames").1 == 1.0
+    });
+    assert!(worker.stop("TERM").success());
+    assert_eq!(worker.worker_total("lost_frames"), 1, "{}", worker.output());
+    assert_eq!(worker.worker_total("late_frames"), 0, "{}", worker.output());
 }

@@ -73,7 +73,7 @@
 //! `--source`, by default the host name), counters of the increase since the previous
 //! window:
 //! `zibrato.worker.frames`, `.measurements`, `.malformed`, `.lost_frames` (from the
-//! publishers' sequence numbers), `.late_frames` (of those, frames that came after
+//! publishers' sequence numbers: missing past the reorder window or a second), `.late_frames` (of those, frames that came after
 //! all), `.duplicate_frames` (frames received twice, dropped: a broker that restarted
 //! between forwarding a frame and having it acknowledged sends it again), `.flushes`, `.delivery_errors`, `.dropped_windows`,
 //! `.rejected_series`, `.delivered_series`, `.overflow_measurements`, `.spool_errors`,
@@ -120,5 +120,5 @@ pub use zibrato_wire::{DEFAULT_SOURCE, Kind};
 #[doc(hidden)]
 pub mod internals {
     pub use crate::aggregate::{Aggregator, Refused};
-    pub use crate::sequence::{MAX_SEQUENCE_GAP, Observed, SequenceTracker};
+    pub use crate::sequence::{MAX_SEQUENCE_GAP, Observed, REORDER_ALLOWANCE, SequenceTracker};
 }

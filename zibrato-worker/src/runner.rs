@@ -14,7 +14,7 @@ use crate::aggregate::Aggregator;
 use crate::delivery::{Delivery, Ended};
 use crate::pending::Bounds;
 use crate::schedule::Schedule;
-use crate::sequence::{Observed, SequenceTracker};
+use crate::sequence::{Observed, REORDER_ALLOWANCE, SequenceTracker};
 use crate::spool::{Spool, SpoolError};
 use crate::subscriber::{subscribe, subscription};
 use crate::telemetry::SelfMetrics;
@@ -224,8 +224,12 @@ impl Ingest {
             let now = Instant::now();
             if now >= schedule.next_flush {
                 let measure_time_us = schedule.advance(now_us(), now);
-                self.flush(measure_time_us, windows);
+                // Frames missing for longer than the reorder allowance are lost now,
+                // in this window's figures.
+                self.sequences.settle(now, REORDER_ALLOWANCE);
                 self.sequences.expire(now, expire_after);
+                self.note_loss();
+                self.flush(measure_time_us, windows);
                 continue;
             }
             let wait = (schedule.next_flush - now).min(TICK);
@@ -250,6 +254,9 @@ impl Ingest {
             self.warn_overflow();
         }
         self.drain(socket);
+        // What is still missing will not come now.
+        self.sequences.settle(Instant::now(), Duration::ZERO);
+        self.note_loss();
         // Deliver what is held.
         let measure_time_us = schedule.last_window(now_us());
         self.flush(measure_time_us, windows);
@@ -360,10 +367,9 @@ impl Ingest {
                     Observed::Late => {
                         stats.late_frames.fetch_add(1, Ordering::Relaxed);
                     }
-                    Observed::New { lost } => {
-                        stats.lost_frames.fetch_add(lost, Ordering::Relaxed);
-                    }
+                    Observed::New { .. } | Observed::Reordered => {}
                 }
+                self.note_loss();
                 let added = self.aggregator.ingest(&frame, now);
                 stats.frames.fetch_add(1, Ordering::Relaxed);
                 stats
@@ -377,6 +383,15 @@ impl Ingest {
                 }
             }
         }
+    }
+
+    /// The frames counted lost so far, as the sequence tracker counts them (when they
+    /// leave its window, at settling, and when pairs are forgotten).
+    fn note_loss(&self) {
+        let stats = self.telemetry.stats();
+        stats
+            .lost_frames
+            .store(self.sequences.lost, Ordering::Relaxed);
     }
 
     fn flush(&mut self, measure_time_us: u64, windows: &mpsc::Sender<Window>) {
