@@ -26,10 +26,11 @@ pub fn init_logging(filter: &str) -> Result<(), LoggingError> {
 }
 
 /// Why [`init_logging`] failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoggingError {
     /// The filter does not parse.
+    #[error("invalid log filter {filter:?}: {reason}")]
     Filter {
         /// The filter as given.
         filter: String,
@@ -37,18 +38,6 @@ pub enum LoggingError {
         reason: String,
     },
     /// A global `tracing` subscriber was already installed; the message says by what.
+    #[error("logging already set up: {0}")]
     AlreadySet(String),
 }
-
-impl std::fmt::Display for LoggingError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LoggingError::Filter { filter, reason } => {
-                write!(f, "invalid log filter {filter:?}: {reason}")
-            }
-            LoggingError::AlreadySet(reason) => write!(f, "logging already set up: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for LoggingError {}

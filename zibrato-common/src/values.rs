@@ -4,33 +4,22 @@ use std::time::Duration;
 
 /// Why a text is not a number of seconds ([`parse_seconds`]). Each variant holds the
 /// text as given.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SecondsError {
     /// Not a decimal number.
+    #[error("{0:?} is not a number of seconds")]
     NotANumber(String),
     /// Zero, negative or NaN.
+    #[error("{0} seconds: must be more than 0")]
     NotPositive(String),
     /// More seconds than a `Duration` holds.
+    #[error("{0} seconds is too long")]
     TooLong(String),
     /// Positive, but it rounds to less than a microsecond.
+    #[error("{0} seconds is shorter than a microsecond")]
     BelowMicrosecond(String),
 }
-
-impl std::fmt::Display for SecondsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SecondsError::NotANumber(text) => write!(f, "{text:?} is not a number of seconds"),
-            SecondsError::NotPositive(text) => write!(f, "{text} seconds: must be more than 0"),
-            SecondsError::TooLong(text) => write!(f, "{text} seconds is too long"),
-            SecondsError::BelowMicrosecond(text) => {
-                write!(f, "{text} seconds is shorter than a microsecond")
-            }
-        }
-    }
-}
-
-impl std::error::Error for SecondsError {}
 
 /// Parses positive seconds, fractions allowed (`0.5`), for flags such as `--flush`.
 ///

@@ -57,26 +57,17 @@ pub struct Settings {
 }
 
 /// Why [`Otlp::new`] failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SetupError {
     /// A header's name or value is not valid in HTTP (the header's name is given,
     /// never its value).
+    #[error("the header {0:?} is not valid in HTTP")]
     Header(String),
     /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
     Client(String),
 }
-
-impl std::fmt::Display for SetupError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SetupError::Header(name) => write!(f, "the header {name:?} is not valid in HTTP"),
-            SetupError::Client(reason) => write!(f, "cannot build the HTTP client: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for SetupError {}
 
 /// The OTLP backend.
 pub struct Otlp {

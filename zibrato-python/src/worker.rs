@@ -8,7 +8,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use zibrato_worker::{Backend, Delivered, DeliveryError, Summary, Window, WorkerArgs};
 
-
 /// The command line of a worker with a Python backend: the worker core's flags.
 #[derive(Debug, Parser)]
 #[command(

@@ -5,12 +5,13 @@ use std::time::Duration;
 use crate::Window;
 
 /// Why a delivery did not (fully) happen, which decides what the worker does next.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeliveryError {
     /// A passing failure (connection refused, timeout, 5xx, 429): the worker keeps the
     /// window (minus what the backend removed as delivered) and tries again after
     /// `after`, or after its own exponential backoff with jitter.
+    #[error("{reason} ({})", retry_note(*.after))]
     Retry {
         /// What happened, for the log.
         reason: String,
@@ -22,6 +23,7 @@ pub enum DeliveryError {
     },
     /// The service refuses this worker (bad credentials): retrying cannot help, so the
     /// worker logs the reason and exits with a failure code.
+    #[error("{reason} (not retried)")]
     Fatal {
         /// What happened, for the log.
         reason: String,
@@ -57,25 +59,13 @@ impl DeliveryError {
     }
 }
 
-impl std::fmt::Display for DeliveryError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DeliveryError::Retry {
-                reason,
-                after: Some(after),
-                ..
-            } => write!(f, "{reason} (retry after {after:?})"),
-            DeliveryError::Retry {
-                reason,
-                after: None,
-                ..
-            } => write!(f, "{reason} (will retry)"),
-            DeliveryError::Fatal { reason } => write!(f, "{reason} (not retried)"),
-        }
+/// How a retry is said: after the service's wait, or the worker's own.
+fn retry_note(after: Option<Duration>) -> String {
+    match after {
+        Some(after) => format!("retry after {after:?}"),
+        None => "will retry".to_string(),
     }
 }
-
-impl std::error::Error for DeliveryError {}
 
 impl Delivered {
     /// `accepted` series taken by the service, none refused.

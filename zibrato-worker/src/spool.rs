@@ -207,12 +207,14 @@ fn read(path: &Path) -> Result<Window, String> {
 }
 
 /// Why bytes are not a window file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
     /// They do not start with the magic `ZBSPOOL2` and a whole header.
+    #[error("not a Zibrato spool file (bad magic)")]
     BadMagic,
     /// The payload is not as long as the header says.
+    #[error("truncated: {found} bytes of payload, the header says {declared}")]
     Truncated {
         /// Bytes of payload present.
         found: usize,
@@ -220,26 +222,12 @@ pub enum DecodeError {
         declared: usize,
     },
     /// The payload's CRC-32 is not the header's.
+    #[error("checksum mismatch")]
     Checksum,
     /// The payload is not a window (postcard's error, in words).
+    #[error("cannot decode the window: {0}")]
     Payload(String),
 }
-
-impl std::fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DecodeError::BadMagic => f.write_str("not a Zibrato spool file (bad magic)"),
-            DecodeError::Truncated { found, declared } => write!(
-                f,
-                "truncated: {found} bytes of payload, the header says {declared}"
-            ),
-            DecodeError::Checksum => f.write_str("checksum mismatch"),
-            DecodeError::Payload(why) => write!(f, "cannot decode the window: {why}"),
-        }
-    }
-}
-
-impl std::error::Error for DecodeError {}
 
 /// Reads a window file's bytes back, checking the magic, the length and the CRC-32
 /// before decoding.
