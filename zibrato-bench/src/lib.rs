@@ -2,6 +2,7 @@
 //! `benches/`. Run them with `cargo bench -p zibrato-bench`.
 
 pub mod daemons;
+pub mod links;
 pub mod peers;
 pub mod procstat;
 pub mod realistic;

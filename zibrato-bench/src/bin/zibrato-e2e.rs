@@ -18,13 +18,14 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use zibrato_bench::daemons::{beside, broker, console_worker, logged};
+use zibrato_bench::daemons::{console_worker, logged};
+use zibrato_bench::links::{Brokers, Link, start_brokers};
 use zibrato_bench::paced;
 use zibrato_bench::peers::{statsd_lossless, zmq_relay};
 use zibrato_bench::procstat::{own_threads_cpu, process_cpu, this_thread_cpu};
 use zibrato_bench::realistic::{Event, events, series_name, statsd_lines};
 use zibrato_client::{Value, Zibrato};
-use zibrato_testkit::{Daemon, Subscriber, find_statsd, free_ports, rss};
+use zibrato_testkit::{Subscriber, find_statsd, rss};
 use zibrato_wire::Frame;
 
 /// Drives the whole pipeline at rising rates beside statsd and a raw ZeroMQ relay.
@@ -68,125 +69,6 @@ struct Cli {
     /// the local broker.
     #[arg(long, value_enum, default_value = "none")]
     link: Link,
-}
-
-/// The path between the client and the worker's broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Link {
-    /// One broker.
-    None,
-    /// A local broker linked to the worker's broker, no keys.
-    Plain,
-    /// The same link with CURVE keys.
-    Curve,
-}
-
-/// The brokers of one run: the one the client publishes to, and the one the worker
-/// reads from (the same one without a link).
-struct Brokers {
-    local: Daemon,
-    central: Option<Daemon>,
-    /// The publisher port of the local broker, and the worker port of the central one.
-    publish: u16,
-    read: u16,
-    /// The worker's key arguments, for a keyed central broker.
-    worker_keys: Vec<String>,
-    _keys: Option<tempdir::Keys>,
-}
-
-mod tempdir {
-    /// A folder of keys made by `zibrato-broker keygen`, removed at the end.
-    pub struct Keys(pub std::path::PathBuf);
-
-    impl Drop for Keys {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-fn start_brokers(link: Link) -> Brokers {
-    let port = free_ports();
-    if link == Link::None {
-        return Brokers {
-            local: broker(port, &[]),
-            central: None,
-            publish: port,
-            read: port + 1,
-            worker_keys: Vec::new(),
-            _keys: None,
-        };
-    }
-    let upstream = format!("tcp://127.0.0.1:{}", port + 2);
-    let local_port = free_ports();
-    let (central, local, worker_keys, keys) = if link == Link::Curve {
-        let dir = std::env::temp_dir().join(format!("zibrato-e2e-keys-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let keys = tempdir::Keys(dir.clone());
-        let file = |name: &str, suffix: &str| {
-            dir.join(format!("{name}.{suffix}"))
-                .to_string_lossy()
-                .into_owned()
-        };
-        for name in ["central", "local", "worker"] {
-            let made = std::process::Command::new(beside("zibrato-broker"))
-                .args(["keygen", name, "--dir"])
-                .arg(&dir)
-                .output()
-                .expect("keygen runs");
-            assert!(made.status.success(), "keygen failed");
-        }
-        let allow = dir.join("allowed");
-        std::fs::create_dir_all(&allow).expect("a folder");
-        for name in ["local", "worker"] {
-            std::fs::copy(
-                dir.join(format!("{name}.key")),
-                allow.join(format!("{name}.key")),
-            )
-            .expect("a copy");
-        }
-        let allow = allow.to_string_lossy().into_owned();
-        let central = broker(
-            port,
-            &[
-                "--curve-secret-file",
-                &file("central", "key_secret"),
-                "--curve-allow",
-                &allow,
-            ],
-        );
-        let local = broker(
-            local_port,
-            &[
-                "--upstream",
-                &upstream,
-                "--curve-secret-file",
-                &file("local", "key_secret"),
-                "--upstream-key",
-                &file("central", "key"),
-            ],
-        );
-        let worker_keys = vec![
-            "--curve-secret-file".to_string(),
-            file("worker", "key_secret"),
-            "--curve-server-key".to_string(),
-            file("central", "key"),
-        ];
-        (central, local, worker_keys, Some(keys))
-    } else {
-        let central = broker(port, &[]);
-        let local = broker(local_port, &["--upstream", &upstream]);
-        (central, local, Vec::new(), None)
-    };
-    local.wait_for_output("upstream broker linked", Duration::from_secs(10));
-    Brokers {
-        local,
-        central: Some(central),
-        publish: local_port,
-        read: port + 1,
-        worker_keys,
-        _keys: keys,
-    }
 }
 
 /// Levels by series: 60 % `info`, 20 % `crit` (both subscribed), 10 % `debug` and
