@@ -4,7 +4,7 @@ import sys
 from collections import namedtuple
 
 from . import _zibrato
-from ._daemon import run_daemon
+from ._daemon import run_in_process
 
 Series = namedtuple("Series", "level kind name source data")
 Series.__doc__ = """One series of a window.
@@ -94,4 +94,4 @@ class Backend(object):
         code."""
         args = sys.argv[1:] if argv is None else list(argv)
         name = "zibrato-%s" % type(self).__name__.lower()
-        return run_daemon(lambda a: _zibrato.run_worker(self, a), [name] + args)
+        return run_in_process(lambda a: _zibrato.run_worker(self, a), [name] + args)
