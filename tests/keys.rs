@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use zibrato_testkit::{Daemon, Host, Hosts, Load, bin_path, contains, wait_until};
+use zibrato_testkit::{
+    Daemon, Host, Hosts, Load, bin_path, contains, wait_until, wait_until_showing,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -155,9 +157,17 @@ fn chain(keyed: bool) -> Option<(i64, i64, Vec<u8>)> {
     let mut worker = console(&hosts, Host::B, &worker_args);
     let capture = hosts.capture()?;
     let mut local_broker = broker(&hosts, Host::A, &local_args);
-    wait_until("the link, with the worker's level wanted", WAIT, || {
-        local_broker.upstream_wants() == Some(1)
-    });
+    let daemons = [
+        ("central broker", &central_broker),
+        ("worker", &worker),
+        ("local broker", &local_broker),
+    ];
+    wait_until_showing(
+        "the link, with the worker's level wanted",
+        WAIT,
+        &daemons,
+        || local_broker.upstream_wants() == Some(1),
+    );
     let app = load(&hosts, Host::A, NAME, &[]);
     std::thread::sleep(Duration::from_secs(3));
     let recorded = app.stop().recorded;
@@ -437,7 +447,7 @@ fn an_encrypted_link_down_for_20_s_loses_nothing() {
         keys.make("worker"),
     );
     let allow = path(&keys.allow(&["local", "worker"]));
-    let _central = broker(
+    let central_broker = broker(
         &hosts,
         Host::B,
         &[
@@ -472,9 +482,17 @@ fn an_encrypted_link_down_for_20_s_loses_nothing() {
             &central.public,
         ],
     );
-    wait_until("the link, with the worker's level wanted", WAIT, || {
-        local_broker.upstream_wants() == Some(1)
-    });
+    let daemons = [
+        ("central broker", &central_broker),
+        ("worker", &inside),
+        ("local broker", &local_broker),
+    ];
+    wait_until_showing(
+        "the link, with the worker's level wanted",
+        WAIT,
+        &daemons,
+        || local_broker.upstream_wants() == Some(1),
+    );
     let app = load(&hosts, Host::A, "seq", &[]);
     std::thread::sleep(Duration::from_secs(2));
     hosts.link_down();

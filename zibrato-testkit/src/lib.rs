@@ -20,7 +20,9 @@ pub use netns::{Capture, Host, Hosts, contains};
 pub use peers::{Publisher, Subscriber, frame};
 pub use pipeline::{connected_client, start_broker, start_console_json, start_worker};
 pub use ports::{free_ports, free_udp_port};
-pub use process::{Daemon, assert_bad_command_lines, bin_path, logged_value, wait_until};
+pub use process::{
+    Daemon, assert_bad_command_lines, bin_path, logged_value, wait_until, wait_until_showing,
+};
 pub use statsd::{Statsd, find_statsd, rss};
 pub use tools::{
     require_hotshots, require_libfaketime, require_otlp_python, require_pystatsd, require_statsd,

@@ -243,13 +243,27 @@ impl Drop for Daemon {
 
 /// Waits until `done` holds, checking every 50 ms; panics naming `what` after
 /// `timeout`. The one way tests wait for a condition instead of sleeping.
-pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, timeout: Duration, done: impl FnMut() -> bool) {
+    wait_until_showing(what, timeout, &[], done);
+}
+
+/// [`wait_until`], and on a timeout the panic shows what each of `daemons` printed, so
+/// a failure in CI says why.
+pub fn wait_until_showing(
+    what: &str,
+    timeout: Duration,
+    daemons: &[(&str, &Daemon)],
+    mut done: impl FnMut() -> bool,
+) {
     let deadline = Instant::now() + timeout;
     while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        if Instant::now() >= deadline {
+            let outputs: String = daemons
+                .iter()
+                .map(|(name, daemon)| format!("\n--- {name}:\n{}", daemon.output()))
+                .collect();
+            panic!("timed out after {timeout:?} waiting for {what}{outputs}");
+        }
         thread::sleep(Duration::from_millis(50));
     }
 }
