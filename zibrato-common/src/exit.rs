@@ -44,6 +44,17 @@ where
     })
 }
 
+/// A daemon's `main_with_args`: parses `args` as [`parse_args`] does and runs `run`
+/// with the command line, or returns the status to exit with when it should not run.
+pub fn run_parsed<C, I, T>(args: I, run: impl FnOnce(C) -> u8) -> u8
+where
+    C: clap::Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    parse_args(args).map_or_else(|status| status, run)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +70,15 @@ mod tests {
     fn a_good_command_line_parses() {
         let cli: Cli = parse_args(["daemon", "--port", "5550"]).unwrap();
         assert_eq!(cli.port, 5550);
+    }
+
+    #[test]
+    fn run_parsed_runs_a_good_command_line_and_returns_the_status_of_a_bad_one() {
+        assert_eq!(
+            run_parsed(["daemon", "--port", "7"], |cli: Cli| cli.port as u8),
+            7
+        );
+        assert_eq!(run_parsed(["daemon"], |_: Cli| SUCCESS), USAGE);
     }
 
     #[test]

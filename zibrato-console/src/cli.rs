@@ -5,7 +5,7 @@ use std::ffi::OsString;
 
 use clap::Parser;
 use zibrato_worker::WorkerArgs;
-use zibrato_worker::exit::parse_args;
+use zibrato_worker::exit::run_parsed;
 
 use crate::{Console, Format};
 
@@ -35,9 +35,10 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli: Cli = match parse_args(args) {
-        Ok(cli) => cli,
-        Err(status) => return status,
-    };
+    run_parsed(args, run_cli)
+}
+
+/// Runs the daemon with its parsed command line; returns the exit status.
+fn run_cli(cli: Cli) -> u8 {
     zibrato_worker::run(cli.worker, Console::new(cli.format))
 }

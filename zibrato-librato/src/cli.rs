@@ -101,10 +101,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli: Cli = match zibrato_common::exit::parse_args(args) {
-        Ok(cli) => cli,
-        Err(status) => return status,
-    };
+    zibrato_common::exit::run_parsed(args, run_cli)
+}
+
+/// Runs the daemon with its parsed command line; returns the exit status.
+fn run_cli(cli: Cli) -> u8 {
     if cli.worker.flush.subsec_nanos() != 0 {
         // Librato's measure_time is in whole seconds: two windows of a fractional
         // interval could carry the same time and overwrite each other.

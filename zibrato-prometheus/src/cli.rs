@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Parser;
-use zibrato_worker::exit::{USAGE, parse_args};
+use zibrato_worker::exit::{USAGE, run_parsed};
 use zibrato_worker::{WorkerArgs, parse_seconds};
 
 use crate::{Exposition, Prometheus};
@@ -48,10 +48,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli: Cli = match parse_args(args) {
-        Ok(cli) => cli,
-        Err(status) => return status,
-    };
+    run_parsed(args, run_cli)
+}
+
+/// Runs the daemon with its parsed command line; returns the exit status.
+fn run_cli(cli: Cli) -> u8 {
     if cli.stale_after <= cli.worker.flush {
         eprintln!(
             "error: --stale-after ({:?}) must be longer than --flush ({:?}), or every series would vanish between windows",

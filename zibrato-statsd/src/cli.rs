@@ -6,7 +6,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 
 use clap::Parser;
 use zibrato_worker::WorkerArgs;
-use zibrato_worker::exit::{FAILURE, parse_args};
+use zibrato_worker::exit::{FAILURE, run_parsed};
 
 use crate::{Mode, Settings, Statsd};
 
@@ -60,10 +60,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli: Cli = match parse_args(args) {
-        Ok(cli) => cli,
-        Err(status) => return status,
-    };
+    run_parsed(args, run_cli)
+}
+
+/// Runs the daemon with its parsed command line; returns the exit status.
+fn run_cli(cli: Cli) -> u8 {
     let settings = Settings {
         target: cli.statsd,
         max_datagram: cli.max_datagram as usize,

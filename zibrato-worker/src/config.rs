@@ -138,15 +138,32 @@ fn parse_quantile(text: &str) -> Result<f64, String> {
     }
 }
 
+/// The worker flags parsed alone, as a worker binary parses them, for tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) fn parse_for_test(args: &[&str]) -> Result<WorkerArgs, clap::Error> {
     use clap::Parser;
 
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
         worker: WorkerArgs,
+    }
+    Cli::try_parse_from(args).map(|cli| cli.worker)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flags, as a one-field command line, so tests read `cli.worker`.
+    struct Cli {
+        worker: WorkerArgs,
+    }
+
+    impl Cli {
+        fn try_parse_from<'a>(args: impl AsRef<[&'a str]>) -> Result<Cli, clap::Error> {
+            parse_for_test(args.as_ref()).map(|worker| Cli { worker })
+        }
     }
 
     #[test]

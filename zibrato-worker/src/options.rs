@@ -166,19 +166,10 @@ impl WorkerOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        worker: WorkerArgs,
-    }
 
     #[test]
     fn the_defaults_are_the_command_lines() {
-        let parsed = Cli::try_parse_from(["w", "--levels", "info"])
-            .unwrap()
-            .worker;
+        let parsed = crate::config::parse_for_test(&["w", "--levels", "info"]).unwrap();
         assert_eq!(WorkerOptions::from(parsed), WorkerOptions::default());
     }
 
