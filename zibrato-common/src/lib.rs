@@ -46,7 +46,7 @@ mod values;
 pub use drain::Drain;
 pub use identity::{now_us, random_publisher_id};
 #[cfg(feature = "daemon")]
-pub use logging::{LoggingError, init_logging};
+pub use logging::{LoggingError, embed_logging, init_logging};
 #[cfg(feature = "zmq")]
 pub use monitor::SocketMonitor;
 #[cfg(feature = "daemon")]

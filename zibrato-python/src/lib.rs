@@ -8,6 +8,7 @@
 
 mod client;
 mod daemons;
+mod logs;
 mod worker;
 
 use pyo3::prelude::*;
@@ -15,11 +16,15 @@ use pyo3::prelude::*;
 /// The extension module.
 #[pymodule]
 fn _zibrato(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    logs::install();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<client::Client>()?;
     m.add_class::<client::CounterSite>()?;
     m.add_class::<client::TimerSite>()?;
     m.add_class::<client::Timing>()?;
     m.add_function(wrap_pyfunction!(daemons::daemon_main, m)?)?;
     m.add_function(wrap_pyfunction!(worker::run_worker, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::logging_after_fork, m)?)?;
+    m.add_function(wrap_pyfunction!(logs::logging_at_exit, m)?)?;
     Ok(())
 }
