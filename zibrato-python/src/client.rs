@@ -15,10 +15,38 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
-use zibrato_client::{Counter, Timer, Zibrato};
+use pyo3::types::{PyDict, PyList};
+use zibrato_client::{Counter, Spy, Timer, Value, Zibrato};
+
+// The package's own exceptions (python/zibrato/_errors.py): `ConfigError` is also a
+// `ValueError` and `FlushError` a `RuntimeError`, as these calls raised before.
+pyo3::import_exception!(zibrato._errors, ConfigError);
+pyo3::import_exception!(zibrato._errors, FlushError);
+
+/// Where a client's frames go.
+#[derive(Clone)]
+enum Sink {
+    /// To the broker, over ZeroMQ.
+    Broker,
+    /// Nowhere (`zibrato.testing.NoopZibrato`).
+    Nowhere,
+    /// Decoded into a spy (`zibrato.testing.SpyZibrato`).
+    Spy(Spy),
+}
+
+impl Sink {
+    fn parse(word: &str) -> PyResult<Sink> {
+        match word {
+            "broker" => Ok(Sink::Broker),
+            "noop" => Ok(Sink::Nowhere),
+            "spy" => Ok(Sink::Spy(Spy::default())),
+            other => Err(ConfigError::new_err(format!(
+                "sink must be 'broker', 'noop' or 'spy', not {other:?}"
+            ))),
+        }
+    }
+}
 
 /// Distinct explicit sources whose derived clients are kept for `gauge` calls; past
 /// this, a source's client is derived on each call (correct, a little slower).
@@ -55,6 +83,7 @@ pub struct Client {
     source: Option<String>,
     /// The secret certificate's path and the broker's public key, for CURVE.
     curve: Option<(String, String)>,
+    sink: Sink,
     state: Mutex<State>,
     /// Bumped in a child after `fork()`; sites re-register when it moves.
     generation: AtomicU64,
@@ -65,8 +94,14 @@ fn build(
     port: u16,
     source: Option<&str>,
     curve: Option<&(String, String)>,
+    sink: &Sink,
 ) -> PyResult<Zibrato> {
     let mut builder = Zibrato::builder().host(host).port(port);
+    builder = match sink {
+        Sink::Broker => builder,
+        Sink::Nowhere => builder.noop(),
+        Sink::Spy(spy) => builder.spy(spy.clone()),
+    };
     if let Some(source) = source {
         builder = builder.source(source);
     }
@@ -75,7 +110,7 @@ fn build(
     }
     builder
         .build()
-        .map_err(|e| PyValueError::new_err(e.to_string()))
+        .map_err(|e| ConfigError::new_err(e.to_string()))
 }
 
 impl Client {
@@ -99,31 +134,34 @@ impl Client {
 impl Client {
     /// A client for the broker at `host:port`; `source` is the default source;
     /// `curve_secret_file` and `curve_server_key` connect with CURVE to a broker that
-    /// has keys.
+    /// has keys; `sink` is `broker`, or `noop` or `spy` for tests.
     #[new]
-    #[pyo3(signature = (host, port, source=None, curve_secret_file=None, curve_server_key=None))]
+    #[pyo3(signature = (host, port, source=None, curve_secret_file=None, curve_server_key=None, sink="broker"))]
     fn new(
         host: String,
         port: u16,
         source: Option<String>,
         curve_secret_file: Option<String>,
         curve_server_key: Option<String>,
+        sink: &str,
     ) -> PyResult<Self> {
+        let sink = Sink::parse(sink)?;
         let curve = match (curve_secret_file, curve_server_key) {
             (Some(secret), Some(server)) => Some((secret, server)),
             (None, None) => None,
             _ => {
-                return Err(PyValueError::new_err(
+                return Err(ConfigError::new_err(
                     "curve_secret_file and curve_server_key go together",
                 ));
             }
         };
-        let zibrato = build(&host, port, source.as_deref(), curve.as_ref())?;
+        let zibrato = build(&host, port, source.as_deref(), curve.as_ref(), &sink)?;
         Ok(Client {
             host,
             port,
             source,
             curve,
+            sink,
             state: Mutex::new(State {
                 zibrato,
                 by_source: HashMap::new(),
@@ -164,7 +202,7 @@ impl Client {
         let (generation, z) = slf.get().current(source.as_deref());
         let handle = z
             .register_counter(&level, &name)
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            .map_err(|e| ConfigError::new_err(e.to_string()))?;
         Ok(CounterSite {
             client: slf.clone().unbind(),
             level,
@@ -186,7 +224,7 @@ impl Client {
         let (generation, z) = slf.get().current(source.as_deref());
         let handle = z
             .register_timer(&level, &name)
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            .map_err(|e| ConfigError::new_err(e.to_string()))?;
         Ok(TimerSite {
             client: slf.clone().unbind(),
             level,
@@ -197,14 +235,14 @@ impl Client {
     }
 
     /// Publishes everything recorded so far, waiting at most `timeout` seconds, with
-    /// the GIL released. `RuntimeError` if the broker did not take it all in time.
+    /// the GIL released. `FlushError` if the broker did not take it all in time.
     #[pyo3(signature = (timeout=5.0))]
     fn flush(&self, py: Python<'_>, timeout: f64) -> PyResult<()> {
         let z = self.current(None).1;
         let timeout = Duration::try_from_secs_f64(timeout.max(0.0))
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+            .map_err(|e| ConfigError::new_err(e.to_string()))?;
         py.detach(|| z.flush(timeout))
-            .map_err(|e| PyRuntimeError::new_err(e.to_string()))
+            .map_err(|e| FlushError::new_err(e.to_string()))
     }
 
     /// Stops publishing after sending what was recorded and giving ZeroMQ up to a
@@ -232,6 +270,24 @@ impl Client {
         Ok(d)
     }
 
+    /// What a spy client published, as `(level, kind, name, source, value)` tuples
+    /// (timers in seconds), removed from the spy; an empty list for other clients.
+    fn spy_take<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        let Sink::Spy(spy) = &self.sink else {
+            return Ok(list);
+        };
+        for m in spy.take() {
+            let (kind, value) = match m.value {
+                Value::Counter(n) => ("counter", n.into_pyobject(py)?.into_any()),
+                Value::Gauge(x) => ("gauge", x.into_pyobject(py)?.into_any()),
+                Value::Timer(ns) => ("timer", (ns as f64 * 1e-9).into_pyobject(py)?.into_any()),
+            };
+            list.append((m.level, kind, m.name, m.source, value))?;
+        }
+        Ok(list)
+    }
+
     /// Called in a child process right after `fork()`: see the module documentation.
     fn after_fork_in_child(&self) -> PyResult<()> {
         let fresh = build(
@@ -239,6 +295,7 @@ impl Client {
             self.port,
             self.source.as_deref(),
             self.curve.as_ref(),
+            &self.sink,
         )?;
         let mut state = self.lock();
         let old = std::mem::replace(

@@ -17,12 +17,18 @@ The original 2013 API, keyword for keyword::
         ...
     z.gauge(level='crit', name='queue.depth', value=12)
 
-See README.md in this package for what changed from the original, `fork()`, and
-backends written in Python (`zibrato.Backend`).
+See README.md in this package for what changed from the original, `fork()`,
+configuration from the environment, logging (the logger ``zibrato``), test doubles
+(``zibrato.testing``) and backends written in Python (``zibrato.Backend``).
 """
 
-from ._client import Zibrato
+from . import _zibrato
 from ._backend import Backend, Fatal, Retry, Series, Window
+from ._client import Zibrato
+from ._errors import ConfigError, FlushError, ZibratoError
+
+__version__: str = _zibrato.__version__
+"""The package's version, the Rust crates' (one place: zibrato-python/Cargo.toml)."""
 
 __all__ = [
     "Zibrato",
@@ -31,4 +37,8 @@ __all__ = [
     "Retry",
     "Series",
     "Window",
+    "ZibratoError",
+    "ConfigError",
+    "FlushError",
+    "__version__",
 ]

@@ -1,13 +1,20 @@
 """Backends written in Python, run by the Rust worker core."""
 
+from __future__ import annotations
+
+import logging
 import sys
-from collections import namedtuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import _zibrato
 from ._daemon import run_in_process
+from ._errors import ZibratoError
 
-Series = namedtuple("Series", "level kind name source data")
-Series.__doc__ = """One series of a window.
+_log = logging.getLogger("zibrato.backend")
+
+
+class Series(NamedTuple):
+    """One series of a window.
 
 ``kind`` is ``'counter'``, ``'gauge'`` or ``'timer'``; ``source`` is
 ``'not_specified'`` for a series recorded without one. ``data`` is a dict: for a
@@ -16,32 +23,46 @@ counter ``{'sum': int}``; for a gauge ``count``, ``sum``, ``min``, ``max``,
 (``{0.5: seconds, ...}``) and ``values`` (the durations in seconds, when the backend
 sets ``timer_values``)."""
 
-Window = namedtuple("Window", "measure_time interval series")
-Window.__doc__ = """One flush window: ``measure_time`` (its end, whole seconds since
-the epoch, aligned to the interval), ``interval`` (seconds) and ``series`` (a list of
-``Series``)."""
+    level: str
+    kind: str
+    name: str
+    source: str
+    data: Dict[str, Any]
 
 
-class Fatal(Exception):
+class Window(NamedTuple):
+    """One flush window: ``measure_time`` (its end, whole seconds since the epoch,
+    aligned to the interval), ``interval`` (seconds) and ``series`` (a list of
+    ``Series``)."""
+
+    measure_time: int
+    interval: float
+    series: List[Series]
+
+
+class Fatal(ZibratoError):
     """Raised by a backend when retrying cannot help (bad credentials): the worker
     logs it and exits with status 1."""
 
 
-class Retry(Exception):
+class Retry(ZibratoError):
     """Raised by a backend to ask for a retry after ``after`` seconds (a service's
     Retry-After); any other exception is retried after the worker's backoff."""
 
-    def __init__(self, reason="", after=None):
+    def __init__(self, reason: str = "", after: Optional[float] = None) -> None:
         super().__init__(reason)
         self.after = after
 
 
-def _describe(error):
+def _describe(error: BaseException) -> str:
     text = str(error)
     return "%s: %s" % (type(error).__name__, text) if text else type(error).__name__
 
 
-def _answer(method, *args):
+Answer = Union[Tuple[str], Tuple[str, str], Tuple[str, str, Optional[float]]]
+
+
+def _answer(method: Any, *args: Any) -> Answer:
     try:
         method(*args)
         return ("ok",)
@@ -50,7 +71,16 @@ def _answer(method, *args):
     except Retry as e:
         return ("retry", _describe(e), e.after)
     except Exception as e:  # noqa: BLE001 - any failure is retried, never fatal
+        # The traceback is what the backend's author needs; the worker logs the retry
+        # itself (zibrato.worker), without it.
+        _log.error("%s raised", _qualname(method), exc_info=True)
         return ("retry", _describe(e), None)
+
+
+def _qualname(method: Any) -> str:
+    owner = getattr(method, "__self__", None)
+    name = getattr(method, "__name__", "backend")
+    return "%s.%s" % (type(owner).__name__, name) if owner is not None else name
 
 
 class Backend(object):
@@ -72,23 +102,24 @@ class Backend(object):
     ``data['values']`` (default 0).
     """
 
-    timer_values = 0
+    timer_values: int = 0
 
-    def connect(self):
+    def connect(self) -> None:
         """Called once before the worker starts; the default does nothing."""
 
-    def flush(self, window):
+    def flush(self, window: Window) -> None:
         """Delivers one ``Window``."""
         raise NotImplementedError("a Backend must implement flush(window)")
 
-    def _connect(self):
+    def _connect(self) -> Answer:
         return _answer(self.connect)
 
-    def _deliver(self, measure_time, interval, series):
+    def _deliver(self, measure_time: int, interval: float,
+                 series: Sequence[Tuple[str, str, str, str, Dict[str, Any]]]) -> Answer:
         window = Window(measure_time, interval, [Series(*s) for s in series])
         return _answer(self.flush, window)
 
-    def run(self, argv=None):
+    def run(self, argv: Optional[Sequence[str]] = None) -> int:
         """Runs the worker with the command line ``argv`` (default: this process's
         arguments; ``--help`` lists the flags) until a stop signal; returns the exit
         code."""

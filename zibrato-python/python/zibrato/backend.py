@@ -6,11 +6,12 @@ signals and exit codes.
 """
 
 import sys
+from typing import Optional, Sequence
 
 from ._daemon import run_daemon
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the broker with ``argv`` (default: this process's arguments)."""
     return run_daemon("zibrato-broker", argv)
 

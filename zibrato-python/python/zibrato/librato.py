@@ -7,11 +7,12 @@ Runs the Rust worker (``zibrato-librato``) in this process, with its flags
 """
 
 import sys
+from typing import Optional, Sequence
 
 from ._daemon import run_daemon
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     """Runs the Librato worker with ``argv`` (default: this process's arguments)."""
     return run_daemon("zibrato-librato", argv)
 
