@@ -1,7 +1,7 @@
 """Per-call cost of recording through the `zibrato` package, beside
-prometheus_client's Counter.inc() in the same run.
+prometheus_client's Counter.inc() and the pystatsd client's incr() in the same run.
 
-    python zibrato-python/bench/bench.py            # needs prometheus_client
+    python zibrato-python/bench/bench.py            # needs prometheus_client, statsd
 
 A broker is started (python -m zibrato.backend on a free 127.0.0.1 port) so the
 client publishes for real. Each figure is the best of 7 runs of 200 000 calls,
@@ -95,13 +95,31 @@ def main():
             )
         except ImportError:
             print("prometheus_client is not installed: pip install prometheus_client", file=sys.stderr)
+        try:
+            import statsd
+
+            # A UDP socket of our own receives (and drops, unread) what pystatsd
+            # sends, as a statsd daemon on this host would: one datagram per call.
+            sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sink.bind(("127.0.0.1", 0))
+            client = statsd.StatsClient("127.0.0.1", sink.getsockname()[1])
+            rows.append(("pystatsd StatsClient.incr()", per_call_ns("client.incr('bench')", {"client": client})))
+
+            @client.timer("bench.timed")
+            def statsd_timed():
+                pass
+
+            rows.append(("pystatsd @timer decorated call", per_call_ns("statsd_timed()", {"statsd_timed": statsd_timed})))
+            sink.close()
+        except ImportError:
+            print("statsd (pystatsd) is not installed: pip install statsd", file=sys.stderr)
         z.flush(10)
         stats = z.stats()
     finally:
         broker.terminate()
         broker.wait(20)
 
-    print("Python %s" % sys.version.split()[0])
+    print("Python %s, zibrato %s" % (sys.version.split()[0], getattr(zibrato, "__version__", "before 0.1")))
     print("%-56s %10s" % ("call", "ns/call"))
     for name, ns in rows:
         print("%-56s %10.1f" % (name, ns))
@@ -111,6 +129,9 @@ def main():
     inc = dict(rows).get("prometheus_client Counter.inc()")
     if inc:
         print("@z.count_me call / Counter.inc(): %.2f (bar: <= 1)" % (counted_ns / inc))
+    incr = dict(rows).get("pystatsd StatsClient.incr()")
+    if incr:
+        print("@z.count_me call / pystatsd incr(): %.2f" % (counted_ns / incr))
     print("client: recorded %d, dropped %d, rejected %d" % (
         stats["recorded"], stats["dropped_buffer_full"] + stats["dropped_backlog"], stats["rejected"]))
 
