@@ -10,8 +10,8 @@
 //! are waited for by Python code that holds the GIL (a client dropped by the garbage
 //! collector joins its publisher thread). An event that waited for the GIL there would
 //! deadlock, so events go into a bounded queue ([`QUEUE`] records; past it they are
-//! counted and the count is logged once the queue drains) and one thread hands them to
-//! Python. At interpreter exit (`stop`, from `atexit`) the queue is drained and later
+//! counted and the count is logged once the queue drains) and one thread, started at
+//! the first record, hands them to Python. At interpreter exit (`stop`, from `atexit`) the queue is drained and later
 //! records are written to stderr: a thread must not enter an interpreter that is being
 //! torn down.
 //!
@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,13 @@ struct Record {
 /// The current queue's sending end, leaked: a child after `fork()` gets a new queue
 /// and thread, and must not touch a lock the parent's threads may have held.
 static SENDER: AtomicPtr<SyncSender<Record>> = AtomicPtr::new(std::ptr::null_mut());
+/// Whether the forwarding thread is [`IDLE`] (not started: a process that imports the
+/// package and never logs has no thread of ours, so Python 3.12+ does not warn at its
+/// `fork()`), [`STARTING`] or [`RUNNING`].
+static STATE: AtomicU8 = AtomicU8::new(IDLE);
+const IDLE: u8 = 0;
+const STARTING: u8 = 1;
+const RUNNING: u8 = 2;
 /// Records sent and not yet handed to Python (or written to stderr).
 static PENDING: AtomicU64 = AtomicU64::new(0);
 /// Records dropped at a full queue since the last report.
@@ -123,8 +130,17 @@ impl<S: Subscriber> Layer<S> for ToPython {
 }
 
 fn send(record: Record) {
+    if STATE.load(Ordering::Acquire) == IDLE
+        && STATE
+            .compare_exchange(IDLE, STARTING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    {
+        start_forwarding();
+    }
     let sender = SENDER.load(Ordering::Acquire);
     if sender.is_null() {
+        // Another thread is starting the forwarding this very moment.
+        DROPPED.fetch_add(1, Ordering::Relaxed);
         return;
     }
     let sender: &SyncSender<Record> = leaked(sender);
@@ -207,7 +223,8 @@ fn level_name(level: i32) -> &'static str {
     }
 }
 
-/// Starts a queue and its forwarding thread (again in a child after `fork()`).
+/// Starts a queue and its forwarding thread, at the first record (again in a child
+/// after `fork()`).
 fn start_forwarding() {
     let (sender, receiver) = sync_channel(QUEUE);
     PENDING.store(0, Ordering::Release);
@@ -217,6 +234,7 @@ fn start_forwarding() {
     if spawned.is_ok() {
         SENDER.store(Box::leak(Box::new(sender)), Ordering::Release);
     }
+    STATE.store(RUNNING, Ordering::Release);
 }
 
 fn apply_filter(filter: EnvFilter) {
@@ -232,18 +250,17 @@ pub fn install() {
     let subscriber = Registry::default().with(filter).with(ToPython);
     if tracing::subscriber::set_global_default(subscriber).is_ok() {
         let _ = FILTER.set(handle);
-        start_forwarding();
         zibrato_common::embed_logging(apply_filter);
     }
 }
 
 /// In a child process right after `fork()`: the parent's forwarding thread is not
-/// here, so start another.
+/// here, so the child starts its own at its first record.
 #[pyfunction]
 pub fn logging_after_fork() {
-    if !SENDER.load(Ordering::Acquire).is_null() {
-        start_forwarding();
-    }
+    SENDER.store(std::ptr::null_mut(), Ordering::Release);
+    PENDING.store(0, Ordering::Release);
+    STATE.store(IDLE, Ordering::Release);
 }
 
 /// At interpreter exit (`atexit`): waits up to half a second, the GIL released, for
