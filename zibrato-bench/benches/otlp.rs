@@ -32,6 +32,7 @@ fn otlp(encoding: Encoding, gzip: bool) -> Otlp {
             histograms: Histograms::Exponential,
             gauge_summaries: false,
         },
+        ..Settings::default()
     })
     .expect("a backend")
 }

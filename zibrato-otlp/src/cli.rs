@@ -10,6 +10,8 @@ use zibrato_worker::{WorkerArgs, parse_seconds};
 use crate::export::{Encoding, Otlp, Settings};
 use crate::headers::{from_env_format, from_file_format};
 use crate::mapping::{Histograms, MappingSettings, Temporality};
+use crate::otel_env::{self, OtelSettings};
+use crate::tls::Tls;
 
 /// Subscribes to levels at a Zibrato broker, aggregates each flush window and exports
 /// it over OTLP/HTTP: to the OpenTelemetry Collector, or any backend that accepts OTLP.
@@ -24,45 +26,28 @@ struct Cli {
     worker: WorkerArgs,
 
     /// The OTLP/HTTP receiver: a base URL, to which `/v1/metrics` is added, or a full
-    /// URL ending in `/v1/metrics`.
-    #[arg(
-        long,
-        env = "ZIBRATO_OTLP_ENDPOINT",
-        default_value = "http://127.0.0.1:4318"
-    )]
-    endpoint: String,
+    /// URL ending in `/v1/metrics` [default: OTEL_EXPORTER_OTLP_METRICS_ENDPOINT as it
+    /// is, or OTEL_EXPORTER_OTLP_ENDPOINT + /v1/metrics, or http://127.0.0.1:4318]
+    #[arg(long, env = "ZIBRATO_OTLP_ENDPOINT")]
+    endpoint: Option<String>,
 
-    /// Body encoding.
-    #[arg(
-        long,
-        env = "ZIBRATO_OTLP_PROTOCOL",
-        value_enum,
-        default_value = "protobuf"
-    )]
-    protocol: Protocol,
+    /// Body encoding [default: OTEL_EXPORTER_OTLP_(METRICS_)PROTOCOL, or protobuf]
+    #[arg(long, env = "ZIBRATO_OTLP_PROTOCOL", value_enum)]
+    protocol: Option<Protocol>,
 
-    /// Body compression.
-    #[arg(
-        long,
-        env = "ZIBRATO_OTLP_COMPRESSION",
-        value_enum,
-        default_value = "gzip"
-    )]
-    compression: Compression,
+    /// Body compression [default: OTEL_EXPORTER_OTLP_(METRICS_)COMPRESSION, or gzip]
+    #[arg(long, env = "ZIBRATO_OTLP_COMPRESSION", value_enum)]
+    compression: Option<Compression>,
 
     /// A file of extra headers, one `Name: value` per line (`#` comments).
     #[arg(long, env = "ZIBRATO_OTLP_HEADERS_FILE")]
     headers_file: Option<PathBuf>,
 
     /// Counters as each window's sum (delta), or as running totals since the worker
-    /// first saw the series (cumulative), for backends that accept only those.
-    #[arg(
-        long,
-        env = "ZIBRATO_OTLP_TEMPORALITY",
-        value_enum,
-        default_value = "delta"
-    )]
-    temporality: TemporalityArg,
+    /// first saw the series (cumulative), for backends that accept only those
+    /// [default: OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, or delta]
+    #[arg(long, env = "ZIBRATO_OTLP_TEMPORALITY", value_enum)]
+    temporality: Option<TemporalityArg>,
 
     /// Timers as exponential histograms, or as explicit-bucket histograms with --buckets.
     #[arg(
@@ -95,9 +80,25 @@ struct Cli {
     #[arg(long, env = "ZIBRATO_OTLP_HOST_NAME")]
     host_name: Option<String>,
 
-    /// Seconds one request may take.
-    #[arg(long, env = "ZIBRATO_OTLP_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
-    request_timeout: Duration,
+    /// A PEM file of certificate authorities to trust for an https:// receiver, beside
+    /// Mozilla's and the system's [default: OTEL_EXPORTER_OTLP_(METRICS_)CERTIFICATE]
+    #[arg(long, env = "ZIBRATO_OTLP_CERTIFICATE")]
+    certificate: Option<PathBuf>,
+
+    /// This client's certificate (PEM), for a receiver that asks for one (mutual TLS)
+    /// [default: OTEL_EXPORTER_OTLP_(METRICS_)CLIENT_CERTIFICATE]
+    #[arg(long, env = "ZIBRATO_OTLP_CLIENT_CERTIFICATE")]
+    client_certificate: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM)
+    /// [default: OTEL_EXPORTER_OTLP_(METRICS_)CLIENT_KEY]
+    #[arg(long, env = "ZIBRATO_OTLP_CLIENT_KEY")]
+    client_key: Option<PathBuf>,
+
+    /// Seconds one request may take [default: OTEL_EXPORTER_OTLP_(METRICS_)TIMEOUT, in
+    /// milliseconds, or 10 s]
+    #[arg(long, env = "ZIBRATO_OTLP_TIMEOUT", value_parser = parse_seconds)]
+    request_timeout: Option<Duration>,
 
     /// The most bytes of one request body before compression; a bigger window is split
     /// over several requests.
@@ -140,10 +141,15 @@ fn metrics_url(endpoint: &str) -> String {
     }
 }
 
-fn headers(cli: &Cli) -> Result<Vec<(String, String)>, String> {
+/// The default of `--endpoint` when neither it nor an OpenTelemetry variable is set.
+const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4318";
+/// The default request timeout (the OpenTelemetry specification's).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn headers(cli: &Cli, otel: &OtelSettings) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
-    if let Ok(text) = std::env::var("OTEL_EXPORTER_OTLP_HEADERS") {
-        out.extend(from_env_format(&text).map_err(|e| format!("OTEL_EXPORTER_OTLP_HEADERS: {e}"))?);
+    if let Some((name, text)) = &otel.headers {
+        out.extend(from_env_format(text).map_err(|e| format!("{name}: {e}"))?);
     }
     if let Some(path) = &cli.headers_file {
         let text = std::fs::read_to_string(path)
@@ -173,32 +179,74 @@ fn run_cli(cli: Cli) -> u8 {
         eprintln!("zibrato-otlp: --buckets must be finite and ascending");
         return zibrato_common::exit::USAGE;
     }
-    let headers = match headers(&cli) {
+    let mut otel = otel_env::read(&otel_env::process_env);
+    let resource_attributes =
+        otel_env::resource_attributes(&otel_env::process_env, &mut otel.ignored);
+    for note in &otel.ignored {
+        eprintln!("zibrato-otlp: warning: {note}");
+    }
+    let headers = match headers(&cli, &otel) {
         Ok(headers) => headers,
         Err(message) => {
             eprintln!("zibrato-otlp: {message}");
             return zibrato_common::exit::USAGE;
         }
     };
+    // Flags (and ZIBRATO_OTLP_*) first, then OpenTelemetry's variables, then defaults.
+    let json = match cli.protocol {
+        Some(protocol) => matches!(protocol, Protocol::Json),
+        None => otel.json.unwrap_or(false),
+    };
+    let cumulative = match cli.temporality {
+        Some(t) => matches!(t, TemporalityArg::Cumulative),
+        None => otel.cumulative.unwrap_or(false),
+    };
     let settings = Settings {
-        url: metrics_url(&cli.endpoint),
-        encoding: match cli.protocol {
-            Protocol::Protobuf => Encoding::Protobuf,
-            Protocol::Json => Encoding::Json,
+        url: match (&cli.endpoint, &otel.url) {
+            (Some(endpoint), _) => metrics_url(endpoint),
+            (None, Some(url)) => url.clone(),
+            (None, None) => metrics_url(DEFAULT_ENDPOINT),
         },
-        gzip: matches!(cli.compression, Compression::Gzip),
+        encoding: if json {
+            Encoding::Json
+        } else {
+            Encoding::Protobuf
+        },
+        gzip: match cli.compression {
+            Some(compression) => matches!(compression, Compression::Gzip),
+            None => otel.gzip.unwrap_or(true),
+        },
         headers,
-        timeout: cli.request_timeout,
+        timeout: cli
+            .request_timeout
+            .or(otel.timeout)
+            .unwrap_or(DEFAULT_TIMEOUT),
         max_request_bytes: cli.max_request_bytes as usize,
         service_name: cli.service_name.clone(),
         host_name: cli
             .host_name
             .clone()
             .unwrap_or_else(|| zibrato_common::host_name("unknown")),
+        resource_attributes,
+        tls: Tls {
+            ca_file: cli
+                .certificate
+                .clone()
+                .or_else(|| otel.certificate.clone().map(PathBuf::from)),
+            client_certificate: cli
+                .client_certificate
+                .clone()
+                .or_else(|| otel.client_certificate.clone().map(PathBuf::from)),
+            client_key: cli
+                .client_key
+                .clone()
+                .or_else(|| otel.client_key.clone().map(PathBuf::from)),
+        },
         mapping: MappingSettings {
-            temporality: match cli.temporality {
-                TemporalityArg::Delta => Temporality::Delta,
-                TemporalityArg::Cumulative => Temporality::Cumulative,
+            temporality: if cumulative {
+                Temporality::Cumulative
+            } else {
+                Temporality::Delta
             },
             histograms: match cli.histogram {
                 HistogramArg::Exponential => Histograms::Exponential,
@@ -214,7 +262,9 @@ fn run_cli(cli: Cli) -> u8 {
             // A header given on the command line that HTTP cannot carry is the command
             // line's fault; an HTTP client that cannot be built is a failure.
             return match e {
-                crate::SetupError::Header(_) => zibrato_common::exit::USAGE,
+                crate::SetupError::Header(_) | crate::SetupError::Tls(_) => {
+                    zibrato_common::exit::USAGE
+                }
                 _ => zibrato_common::exit::FAILURE,
             };
         }

@@ -18,6 +18,8 @@ use zibrato_common::RateLimiter;
 use zibrato_worker::{Backend, Delivered, DeliveryError, Window, retry_after};
 
 use crate::mapping::{Mapper, MappingSettings, Skipped};
+use crate::status_body::{BodyKind, describe as describe_body};
+use crate::tls::Tls;
 
 /// The most bytes of a receiver's answer read (its `partial_success` message, or an
 /// error text for the log).
@@ -52,8 +54,37 @@ pub struct Settings {
     pub service_name: String,
     /// The resource's `host.name`.
     pub host_name: String,
+    /// More resource attributes (`OTEL_RESOURCE_ATTRIBUTES`), after `service.name` and
+    /// `host.name`; a key given there too is left out here.
+    pub resource_attributes: Vec<(String, String)>,
     /// What series become.
     pub mapping: MappingSettings,
+    /// Certificate authorities and a client certificate, for `https://`.
+    pub tls: Tls,
+}
+
+impl Default for Settings {
+    /// The command line's defaults: protobuf, gzip, 10 s, 4 MiB requests, delta
+    /// counters and exponential histograms, to `http://127.0.0.1:4318/v1/metrics`.
+    fn default() -> Self {
+        Settings {
+            url: "http://127.0.0.1:4318/v1/metrics".to_string(),
+            encoding: Encoding::Protobuf,
+            gzip: true,
+            headers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            max_request_bytes: 4 << 20,
+            service_name: "zibrato".to_string(),
+            host_name: "unknown".to_string(),
+            resource_attributes: Vec::new(),
+            mapping: MappingSettings {
+                temporality: crate::Temporality::Delta,
+                histograms: crate::Histograms::Exponential,
+                gauge_summaries: false,
+            },
+            tls: Tls::default(),
+        }
+    }
 }
 
 /// Why [`Otlp::new`] failed.
@@ -67,6 +98,9 @@ pub enum SetupError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    /// A TLS file cannot be read or used; the message names it.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// The OTLP backend.
@@ -95,13 +129,21 @@ enum Posted {
 }
 
 fn describe(error: &reqwest::Error) -> String {
+    // The innermost cause says why: refused, unreachable, or TLS (a certificate's
+    // issuer unknown, a client certificate wanted and not given).
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
     if error.is_timeout() {
         "request timed out".into()
     } else if error.is_connect() {
-        "cannot connect to the OTLP receiver".into()
-    } else {
+        format!("cannot reach the OTLP receiver: {cause}")
+    } else if std::ptr::addr_eq(cause, error) {
         // reqwest's message names the URL, never the headers.
         error.to_string()
+    } else {
+        format!("{error}: {cause}")
     }
 }
 
@@ -122,7 +164,9 @@ impl Otlp {
             value.set_sensitive(true);
             headers.insert(header, value);
         }
-        let client = reqwest::blocking::Client::builder()
+        let client = settings
+            .tls
+            .apply(reqwest::blocking::Client::builder())?
             .timeout(settings.timeout)
             .default_headers(headers)
             .user_agent(concat!("zibrato/", env!("CARGO_PKG_VERSION")))
@@ -139,11 +183,19 @@ impl Otlp {
 
     /// The request carrying `metrics`, with this worker's resource and scope.
     fn request(&self, metrics: Vec<Metric>) -> ExportMetricsServiceRequest {
+        let mut attributes = vec![
+            crate::mapping::string_attribute("service.name", &self.settings.service_name),
+            crate::mapping::string_attribute("host.name", &self.settings.host_name),
+        ];
+        attributes.extend(
+            self.settings
+                .resource_attributes
+                .iter()
+                .filter(|(k, _)| k != "service.name" && k != "host.name")
+                .map(|(k, v)| crate::mapping::string_attribute(k, v)),
+        );
         let resource = Resource {
-            attributes: vec![
-                crate::mapping::string_attribute("service.name", &self.settings.service_name),
-                crate::mapping::string_attribute("host.name", &self.settings.host_name),
-            ],
+            attributes,
             ..Default::default()
         };
         ExportMetricsServiceRequest {
@@ -264,11 +316,13 @@ impl Otlp {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| retry_after(v, SystemTime::now()));
-        let json = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
+        let kind = BodyKind::of(
+            response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let json = kind == BodyKind::Json;
         let mut body = Vec::new();
         let _ = response.take(MAX_ANSWER_BYTES).read_to_end(&mut body);
         match status {
@@ -282,18 +336,19 @@ impl Otlp {
             | StatusCode::BAD_GATEWAY
             | StatusCode::SERVICE_UNAVAILABLE
             | StatusCode::GATEWAY_TIMEOUT => Err(DeliveryError::retry(
-                format!("the OTLP receiver answered {status}"),
+                format!(
+                    "the OTLP receiver answered {status}: {}",
+                    describe_body(&body, kind)
+                ),
                 wait,
             )),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(DeliveryError::fatal(format!(
-                "the OTLP receiver refuses this worker ({status}): check the headers (--headers-file, OTEL_EXPORTER_OTLP_HEADERS)"
+                "the OTLP receiver refuses this worker ({status}: {}): check the headers (--headers-file, OTEL_EXPORTER_OTLP_HEADERS)",
+                describe_body(&body, kind)
             ))),
             _ => Ok(Posted::Refused(format!(
                 "{status}: {}",
-                String::from_utf8_lossy(&body)
-                    .chars()
-                    .take(500)
-                    .collect::<String>()
+                describe_body(&body, kind)
             ))),
         }
     }

@@ -10,7 +10,8 @@
 //! * timers → exponential histograms in seconds (explicit buckets with
 //!   `--histogram explicit`), with exact count, sum, min and max;
 //! * `level`, `source` and the `metrics` facade's `;key=value` name tags become
-//!   attributes; the resource carries `service.name` and `host.name`.
+//!   attributes; the resource carries `service.name`, `host.name` and
+//!   `OTEL_RESOURCE_ATTRIBUTES`.
 //!
 //! Message types are the official `opentelemetry-proto` crate's.
 
@@ -19,6 +20,10 @@ mod export;
 mod headers;
 pub mod histogram;
 mod mapping;
+pub mod otel_env;
+mod status_body;
+mod tls;
 
 pub use export::{Encoding, Otlp, Settings, SetupError};
 pub use mapping::{Histograms, MappingSettings, Temporality, split_tags};
+pub use tls::Tls;

@@ -2,140 +2,14 @@
 //! receiver that decodes with the official Python `opentelemetry-proto` package
 //! (tests/otlp_receiver.py), not with our code.
 
-use std::time::{Duration, Instant};
+mod receiver;
+
+use std::time::Duration;
 
 use serde_json::Value as Json;
-use zibrato_testkit::{
-    Daemon, connected_client, free_ports, require_otlp_python, start_broker, start_worker,
-};
+use zibrato_testkit::{connected_client, free_ports, start_broker};
 
-const WORKER: &str = env!("CARGO_BIN_EXE_zibrato-otlp");
-const RECEIVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/otlp_receiver.py");
-const WAIT: Duration = Duration::from_secs(20);
-const API_KEY: &str = "k3y-never-logged";
-
-struct Receiver {
-    daemon: Daemon,
-    url: String,
-}
-
-impl Receiver {
-    fn start(args: &[&str]) -> Option<Receiver> {
-        let python = require_otlp_python()?;
-        let mut all = vec![RECEIVER];
-        all.extend_from_slice(args);
-        let daemon = Daemon::start(python, &all);
-        daemon.wait_for_output("listening ", WAIT);
-        let port: u16 = daemon
-            .output()
-            .lines()
-            .find_map(|l| l.strip_prefix("listening "))
-            .and_then(|p| p.trim().parse().ok())
-            .expect("a port");
-        Some(Receiver {
-            daemon,
-            url: format!("http://127.0.0.1:{port}"),
-        })
-    }
-
-    /// Every export the receiver decoded, in order.
-    fn exports(&self) -> Vec<Json> {
-        self.daemon
-            .output()
-            .lines()
-            .filter(|l| l.starts_with("{\"headers\""))
-            .map(|l| serde_json::from_str(l).expect("the receiver's JSON"))
-            .collect()
-    }
-
-    /// Every data point of metric `name`, with its metric, from non-empty exports.
-    fn points(&self, name: &str) -> Vec<(Json, Json)> {
-        let mut out = Vec::new();
-        for export in self.exports() {
-            for rm in array(&export["request"]["resource_metrics"]) {
-                for sm in array(&rm["scope_metrics"]) {
-                    for m in array(&sm["metrics"]) {
-                        if m["name"] != name {
-                            continue;
-                        }
-                        for kind in [
-                            "sum",
-                            "gauge",
-                            "exponential_histogram",
-                            "histogram",
-                            "summary",
-                        ] {
-                            for p in array(&m[kind]["data_points"]) {
-                                out.push((m.clone(), p.clone()));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        out
-    }
-
-    fn wait_for(&self, what: &str, check: impl Fn(&Receiver) -> bool) {
-        let deadline = Instant::now() + WAIT;
-        while !check(self) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; receiver:\n{}",
-                self.daemon.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn array(v: &Json) -> Vec<Json> {
-    v.as_array().cloned().unwrap_or_default()
-}
-
-/// A number that protobuf's JSON form may write as a string (64-bit integers).
-fn num(v: &Json) -> f64 {
-    match v {
-        Json::String(s) => s.parse().expect("a number"),
-        Json::Number(n) => n.as_f64().unwrap(),
-        other => panic!("not a number: {other}"),
-    }
-}
-
-fn attributes(point: &Json) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = array(&point["attributes"])
-        .iter()
-        .map(|kv| {
-            (
-                kv["key"].as_str().unwrap().to_string(),
-                kv["value"]["string_value"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn sum_of(receiver: &Receiver, name: &str) -> f64 {
-    receiver
-        .points(name)
-        .iter()
-        .map(|(_, p)| num(&p["as_int"]))
-        .sum()
-}
-
-fn worker(port: u16, receiver: &Receiver, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
-    let mut args = vec![
-        "--levels",
-        "info",
-        "--flush",
-        "1",
-        "--endpoint",
-        receiver.url.as_str(),
-    ];
-    args.extend_from_slice(extra);
-    start_worker(WORKER, port, &args, env, "info")
-}
+use receiver::{API_KEY, Receiver, WAIT, array, attributes, num, sum_of, worker};
 
 #[test]
 fn a_window_arrives_exactly_with_its_attributes_resource_and_headers() {

@@ -3,15 +3,22 @@
 line per export request: its headers, encoding, compression and the request as
 protobuf's own JSON form (MessageToDict, proto field names).
 
-    python otlp_receiver.py [--fail N --status S] [--partial K]
+    python otlp_receiver.py [--fail N --status S] [--partial K] [--path P] [--refuse S]
 
 --fail N: answer the first N non-empty exports with status S and `Retry-After: 1`.
 --partial K: answer the first non-empty export with partial_success (K points refused).
+--path P: the path exports are taken at (default /v1/metrics; others get 404).
+--refuse S: answer the first non-empty export with status S and a google.rpc.Status
+  body (the official googleapis-common-protos type), protobuf or JSON as the request.
+--tls-cert F --tls-key F: serve HTTPS with this certificate and key (PEM).
+--client-ca F: and require a client certificate signed by this CA (mutual TLS); each
+  export line then names the client certificate's common name.
 """
 
 import argparse
 import gzip
 import json
+import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -22,8 +29,14 @@ parser = argparse.ArgumentParser()
 parser.add_argument("--fail", type=int, default=0)
 parser.add_argument("--status", type=int, default=503)
 parser.add_argument("--partial", type=int, default=0)
+parser.add_argument("--path", default="/v1/metrics")
+parser.add_argument("--refuse", type=int, default=0)
+parser.add_argument("--tls-cert")
+parser.add_argument("--tls-key")
+parser.add_argument("--client-ca")
 args = parser.parse_args()
-state = {"failed": 0, "partial_sent": False}
+state = {"failed": 0, "partial_sent": False, "refused": False}
+REFUSAL = "the test refuses this export"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -48,7 +61,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(str(e).encode())
             return
         empty = len(request.resource_metrics) == 0
-        if self.path != "/v1/metrics":
+        if self.path != args.path:
             self.send_response(404)
             self.end_headers()
             return
@@ -59,6 +72,24 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Retry-After", "1")
             self.send_header("Content-Length", "0")
             self.end_headers()
+            return
+        if not empty and args.refuse and not state["refused"]:
+            from google.rpc import code_pb2, status_pb2
+
+            state["refused"] = True
+            status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=REFUSAL)
+            if is_json:
+                out = json_format.MessageToJson(status).encode()
+                content_type = "application/json"
+            else:
+                out = status.SerializeToString()
+                content_type = "application/x-protobuf"
+            print(json.dumps({"refused": args.refuse}), flush=True)
+            self.send_response(args.refuse)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
             return
         response = service.ExportMetricsServiceResponse()
         if not empty and args.partial and not state["partial_sent"]:
@@ -72,6 +103,7 @@ class Handler(BaseHTTPRequestHandler):
             "empty": empty,
             "bytes": len(body),
             "request": json_format.MessageToDict(request, preserving_proto_field_name=True),
+            "client": client_name(self.connection),
         }
         print(json.dumps(line), flush=True)
         if is_json:
@@ -87,7 +119,24 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(out)
 
 
+def client_name(connection):
+    """The common name of the client's certificate, if it presented one."""
+    cert = connection.getpeercert() if isinstance(connection, ssl.SSLSocket) else None
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return None
+
+
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+if args.tls_cert:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.tls_cert, args.tls_key)
+    if args.client_ca:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(args.client_ca)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 print("listening %d" % server.server_address[1], flush=True)
 try:
     server.serve_forever()
