@@ -31,6 +31,7 @@ fn otlp(encoding: Encoding, gzip: bool) -> Otlp {
             temporality: Temporality::Delta,
             histograms: Histograms::Exponential,
             gauge_summaries: false,
+            ..MappingSettings::default()
         },
         ..Settings::default()
     })

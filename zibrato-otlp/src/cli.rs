@@ -43,20 +43,17 @@ struct Cli {
     #[arg(long, env = "ZIBRATO_OTLP_HEADERS_FILE")]
     headers_file: Option<PathBuf>,
 
-    /// Counters as each window's sum (delta), or as running totals since the worker
-    /// first saw the series (cumulative), for backends that accept only those
+    /// Counters and timers as each window's (delta), or as running totals and
+    /// histograms since the worker first saw the series (cumulative), for backends that
+    /// accept only those
     /// [default: OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, or delta]
     #[arg(long, env = "ZIBRATO_OTLP_TEMPORALITY", value_enum)]
     temporality: Option<TemporalityArg>,
 
     /// Timers as exponential histograms, or as explicit-bucket histograms with --buckets.
-    #[arg(
-        long,
-        env = "ZIBRATO_OTLP_HISTOGRAM",
-        value_enum,
-        default_value = "exponential"
-    )]
-    histogram: HistogramArg,
+    /// [default: OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION, or exponential]
+    #[arg(long, env = "ZIBRATO_OTLP_HISTOGRAM", value_enum)]
+    histogram: Option<HistogramArg>,
 
     /// Upper bounds in seconds of explicit-bucket histograms, ascending.
     #[arg(
@@ -66,6 +63,19 @@ struct Cli {
         default_value = "0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10"
     )]
     buckets: Vec<f64>,
+
+    /// The most buckets of one exponential histogram point (2 to 1026); a wider one is
+    /// downscaled, as OpenTelemetry's SDKs do (their default, 160)
+    #[arg(long, env = "ZIBRATO_OTLP_MAX_BUCKETS", default_value = "160",
+          value_parser = clap::value_parser!(u64).range(2..=1026))]
+    max_buckets: u64,
+
+    /// The most series whose running totals cumulative temporality keeps; a new series
+    /// past it is not exported (counted in rejected_series, warned about) until idle
+    /// ones are forgotten (after an hour)
+    #[arg(long, env = "ZIBRATO_OTLP_MAX_CUMULATIVE_SERIES", default_value = "100000",
+          value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    max_cumulative_series: u64,
 
     /// Also export each gauge's window statistics as an OTLP Summary `<name>.summary`
     /// (count, sum; min and max as the 0 and 1 quantiles).
@@ -171,19 +181,23 @@ where
 
 /// Runs the daemon with its parsed command line; returns the exit status.
 fn run_cli(cli: Cli) -> u8 {
-    if matches!(cli.histogram, HistogramArg::Explicit)
+    let mut otel = otel_env::read(&otel_env::process_env);
+    let resource_attributes =
+        otel_env::resource_attributes(&otel_env::process_env, &mut otel.ignored);
+    for note in &otel.ignored {
+        eprintln!("zibrato-otlp: warning: {note}");
+    }
+    let explicit = match cli.histogram {
+        Some(histogram) => matches!(histogram, HistogramArg::Explicit),
+        None => otel.explicit_histograms.unwrap_or(false),
+    };
+    if explicit
         && (cli.buckets.is_empty()
             || cli.buckets.iter().any(|b| !b.is_finite())
             || cli.buckets.windows(2).any(|w| w[0] >= w[1]))
     {
         eprintln!("zibrato-otlp: --buckets must be finite and ascending");
         return zibrato_common::exit::USAGE;
-    }
-    let mut otel = otel_env::read(&otel_env::process_env);
-    let resource_attributes =
-        otel_env::resource_attributes(&otel_env::process_env, &mut otel.ignored);
-    for note in &otel.ignored {
-        eprintln!("zibrato-otlp: warning: {note}");
     }
     let headers = match headers(&cli, &otel) {
         Ok(headers) => headers,
@@ -248,11 +262,14 @@ fn run_cli(cli: Cli) -> u8 {
             } else {
                 Temporality::Delta
             },
-            histograms: match cli.histogram {
-                HistogramArg::Exponential => Histograms::Exponential,
-                HistogramArg::Explicit => Histograms::Explicit(cli.buckets.clone()),
+            histograms: if explicit {
+                Histograms::Explicit(cli.buckets.clone())
+            } else {
+                Histograms::Exponential
             },
             gauge_summaries: cli.gauge_summaries,
+            max_buckets: cli.max_buckets as usize,
+            max_cumulative_series: cli.max_cumulative_series as usize,
         },
     };
     let backend = match Otlp::new(settings) {

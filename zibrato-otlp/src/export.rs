@@ -77,11 +77,7 @@ impl Default for Settings {
             service_name: "zibrato".to_string(),
             host_name: "unknown".to_string(),
             resource_attributes: Vec::new(),
-            mapping: MappingSettings {
-                temporality: crate::Temporality::Delta,
-                histograms: crate::Histograms::Exponential,
-                gauge_summaries: false,
-            },
+            mapping: MappingSettings::default(),
             tls: Tls::default(),
         }
     }
@@ -267,8 +263,12 @@ impl Otlp {
                                 "a counter's window sum is negative; OTLP's monotonic sums cannot go down"
                             }
                             Skipped::NotFinite => "a gauge reading is not finite",
+                            Skipped::CumulativeFull => {
+                                "a new series while the cumulative table holds --max-cumulative-series series (idle ones are forgotten after an hour)"
+                            }
                         };
-                        warn!(name = %series.name, source = %series.source, suppressed, "{why}: not exported");
+                        let cumulative_series = self.mapper.cumulative_series();
+                        warn!(name = %series.name, source = %series.source, cumulative_series, suppressed, "{why}: not exported");
                     }
                 }
             }

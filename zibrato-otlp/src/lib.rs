@@ -7,8 +7,10 @@
 //!   `--temporality cumulative`), integer values;
 //! * gauges → `Gauge` with the window's last reading (and, with `--gauge-summaries`,
 //!   a `Summary` `<name>.summary` with count, sum, min and max);
-//! * timers → exponential histograms in seconds (explicit buckets with
-//!   `--histogram explicit`), with exact count, sum, min and max;
+//! * timers → exponential histograms in seconds of at most `--max-buckets` buckets,
+//!   downscaled as OpenTelemetry's SDKs do (explicit buckets with
+//!   `--histogram explicit`), with exact count, sum, min and max; delta, or cumulative
+//!   like the counters;
 //! * `level`, `source` and the `metrics` facade's `;key=value` name tags become
 //!   attributes; the resource carries `service.name`, `host.name` and
 //!   `OTEL_RESOURCE_ATTRIBUTES`.
@@ -16,6 +18,7 @@
 //! Message types are the official `opentelemetry-proto` crate's.
 
 pub mod cli;
+mod cumulative;
 mod export;
 mod headers;
 pub mod histogram;

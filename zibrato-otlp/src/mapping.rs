@@ -1,7 +1,6 @@
 //! What a window's series become in OTLP: one `Metric` with one data point per
 //! series (see the crate documentation for the table).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,18 +13,19 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use zibrato_worker::{DEFAULT_SOURCE, Readings, SeriesSummary, Summary};
 
-use crate::histogram::{explicit, exponential};
+use crate::cumulative::{Cumulative, Full, TimerBuckets, TimerFigures};
+use crate::histogram::{DEFAULT_MAX_BUCKETS, explicit, exponential};
 
 /// Nanoseconds per second.
 const NANOS: f64 = 1e9;
 
-/// How counters are reported.
+/// How counters and timers are reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Temporality {
-    /// Each point is the window's own sum (OTLP's default, and the Collector's).
+    /// Each point is the window's own (OTLP's default, and the Collector's).
     Delta,
-    /// Each point is the total since the series was first seen by this worker, for
-    /// backends that accept only cumulative sums.
+    /// Each point is the total (a counter) or the histogram (a timer) since the series
+    /// was first seen by this worker, for backends that accept only cumulative data.
     Cumulative,
 }
 
@@ -48,26 +48,30 @@ pub struct MappingSettings {
     /// Also export each gauge's window statistics as an OTLP Summary named
     /// `<name>.summary` (count, sum, and min and max as the 0 and 1 quantiles).
     pub gauge_summaries: bool,
+    /// The most buckets of an exponential histogram point (at least 2); a wider one is
+    /// downscaled.
+    pub max_buckets: usize,
+    /// The most series whose running totals cumulative temporality keeps.
+    pub max_cumulative_series: usize,
 }
 
-/// A running counter total, for cumulative temporality.
-struct Running {
-    start_ns: u64,
-    total: i64,
-    last_seen: u64,
+impl Default for MappingSettings {
+    /// Delta, exponential histograms of at most 160 buckets, no gauge summaries.
+    fn default() -> Self {
+        MappingSettings {
+            temporality: Temporality::Delta,
+            histograms: Histograms::Exponential,
+            gauge_summaries: false,
+            max_buckets: DEFAULT_MAX_BUCKETS,
+            max_cumulative_series: crate::cumulative::DEFAULT_MAX_SERIES,
+        }
+    }
 }
 
-/// A series' level, name and source.
-type SeriesKey = (Arc<str>, Arc<str>, Arc<str>);
-
-/// Series not seen for this long are forgotten by the cumulative state (a returning
-/// series starts a new total with a new start time, as OTLP expects after a reset).
-const FORGET_AFTER_SECONDS: u64 = 3600;
-
-/// Turns series into metrics, keeping the running totals cumulative counters need.
+/// Turns series into metrics, keeping what cumulative temporality needs.
 pub struct Mapper {
     settings: MappingSettings,
-    running: HashMap<SeriesKey, Running>,
+    cumulative: Cumulative,
 }
 
 /// Why a series was not exported.
@@ -77,6 +81,14 @@ pub enum Skipped {
     NegativeCounter,
     /// A gauge reading that is not finite.
     NotFinite,
+    /// A new series while the cumulative table holds `--max-cumulative-series`.
+    CumulativeFull,
+}
+
+impl From<Full> for Skipped {
+    fn from(_: Full) -> Self {
+        Skipped::CumulativeFull
+    }
 }
 
 /// A string attribute.
@@ -115,8 +127,8 @@ impl Mapper {
     /// A mapper with no history.
     pub fn new(settings: MappingSettings) -> Self {
         Mapper {
+            cumulative: Cumulative::new(settings.max_cumulative_series),
             settings,
-            running: HashMap::new(),
         }
     }
 
@@ -146,26 +158,10 @@ impl Mapper {
                 let (start, value, temporality) = match self.settings.temporality {
                     Temporality::Delta => (start_ns, *sum, AggregationTemporality::Delta),
                     Temporality::Cumulative => {
-                        let key = (
-                            Arc::clone(&series.level),
-                            Arc::clone(&series.name),
-                            Arc::clone(&series.source),
-                        );
-                        let running = self.running.entry(key).or_insert(Running {
-                            start_ns,
-                            total: 0,
-                            last_seen: 0,
-                        });
-                        // A window delivered again (a retry) is not added twice.
-                        if measure_time > running.last_seen {
-                            running.total = running.total.saturating_add(*sum);
-                            running.last_seen = measure_time;
-                        }
-                        (
-                            running.start_ns,
-                            running.total,
-                            AggregationTemporality::Cumulative,
-                        )
+                        let (start, total) =
+                            self.cumulative
+                                .counter(key(series), start_ns, measure_time, *sum)?;
+                        (start, total, AggregationTemporality::Cumulative)
                     }
                 };
                 let point = NumberDataPoint {
@@ -219,43 +215,67 @@ impl Mapper {
                 let seconds = stats.scaled(1.0 / NANOS);
                 let empty = zibrato_worker::DurationSketch::default();
                 let sketch = sketch.as_ref().unwrap_or(&empty);
-                let data = match &self.settings.histograms {
-                    Histograms::Exponential => {
-                        let h = exponential(sketch);
+                let window = TimerFigures {
+                    count: seconds.count,
+                    sum: seconds.sum,
+                    min: seconds.min,
+                    max: seconds.max,
+                    buckets: match &self.settings.histograms {
+                        Histograms::Exponential => TimerBuckets::Exponential(exponential(sketch)),
+                        Histograms::Explicit(bounds) => {
+                            TimerBuckets::Explicit(explicit(sketch, bounds))
+                        }
+                    },
+                };
+                let (start, figures, temporality) = match self.settings.temporality {
+                    Temporality::Delta => (start_ns, window, AggregationTemporality::Delta),
+                    Temporality::Cumulative => {
+                        let (start, total) =
+                            self.cumulative
+                                .timer(key(series), start_ns, measure_time, &window)?;
+                        (start, total, AggregationTemporality::Cumulative)
+                    }
+                };
+                let data = match (figures.buckets, &self.settings.histograms) {
+                    (TimerBuckets::Exponential(full), _) => {
+                        let h = full.downscaled(self.settings.max_buckets);
                         Data::ExponentialHistogram(ExponentialHistogram {
                             data_points: vec![ExponentialHistogramDataPoint {
                                 attributes,
-                                start_time_unix_nano: start_ns,
+                                start_time_unix_nano: start,
                                 time_unix_nano: end_ns,
-                                count: seconds.count,
-                                sum: Some(seconds.sum),
+                                count: figures.count,
+                                sum: Some(figures.sum),
                                 scale: h.scale,
                                 zero_count: h.zero,
                                 positive: Some(Buckets {
                                     offset: h.offset,
                                     bucket_counts: h.counts,
                                 }),
-                                min: Some(seconds.min),
-                                max: Some(seconds.max),
+                                min: Some(figures.min),
+                                max: Some(figures.max),
                                 ..Default::default()
                             }],
-                            aggregation_temporality: AggregationTemporality::Delta as i32,
+                            aggregation_temporality: temporality as i32,
                         })
                     }
-                    Histograms::Explicit(bounds) => Data::Histogram(Histogram {
+                    (TimerBuckets::Explicit(counts), bounds) => Data::Histogram(Histogram {
                         data_points: vec![HistogramDataPoint {
                             attributes,
-                            start_time_unix_nano: start_ns,
+                            start_time_unix_nano: start,
                             time_unix_nano: end_ns,
-                            count: seconds.count,
-                            sum: Some(seconds.sum),
-                            bucket_counts: explicit(sketch, bounds),
-                            explicit_bounds: bounds.clone(),
-                            min: Some(seconds.min),
-                            max: Some(seconds.max),
+                            count: figures.count,
+                            sum: Some(figures.sum),
+                            bucket_counts: counts,
+                            explicit_bounds: match bounds {
+                                Histograms::Explicit(bounds) => bounds.clone(),
+                                Histograms::Exponential => Vec::new(),
+                            },
+                            min: Some(figures.min),
+                            max: Some(figures.max),
                             ..Default::default()
                         }],
-                        aggregation_temporality: AggregationTemporality::Delta as i32,
+                        aggregation_temporality: temporality as i32,
                     }),
                 };
                 Ok(vec![metric(data, "s")])
@@ -265,9 +285,22 @@ impl Mapper {
 
     /// Forgets running totals of series not seen for an hour before `now` (seconds).
     pub fn forget_idle(&mut self, now: u64) {
-        self.running
-            .retain(|_, r| now.saturating_sub(r.last_seen) < FORGET_AFTER_SECONDS);
+        self.cumulative.forget_idle(now);
     }
+
+    /// Series whose running totals are kept (cumulative temporality).
+    pub fn cumulative_series(&self) -> usize {
+        self.cumulative.len()
+    }
+}
+
+/// The cumulative table's key for `series`.
+fn key(series: &SeriesSummary) -> crate::cumulative::SeriesKey {
+    (
+        Arc::clone(&series.level),
+        Arc::clone(&series.name),
+        Arc::clone(&series.source),
+    )
 }
 
 fn summary_point(
@@ -299,6 +332,7 @@ fn summary_point(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cumulative::FORGET_AFTER_SECONDS;
     use zibrato_worker::Kind;
 
     #[test]
@@ -315,8 +349,7 @@ mod tests {
     fn cumulative_counters_run_on_from_their_first_window() {
         let mut m = Mapper::new(MappingSettings {
             temporality: Temporality::Cumulative,
-            histograms: Histograms::Exponential,
-            gauge_summaries: false,
+            ..MappingSettings::default()
         });
         let s =
             |sum| SeriesSummary::new("info", Kind::Counter, "jobs", "w", Summary::Counter { sum });

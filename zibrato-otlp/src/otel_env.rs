@@ -34,6 +34,9 @@ pub struct OtelSettings {
     /// Whether counters are cumulative (`cumulative`) rather than delta (`delta`,
     /// `lowmemory`).
     pub cumulative: Option<bool>,
+    /// Whether timers are explicit-bucket histograms (`explicit_bucket_histogram`)
+    /// rather than exponential (`base2_exponential_bucket_histogram`).
+    pub explicit_histograms: Option<bool>,
     /// A PEM file of certificate authorities to trust (`CERTIFICATE`).
     pub certificate: Option<String>,
     /// The client certificate's PEM file (`CLIENT_CERTIFICATE`).
@@ -150,6 +153,21 @@ pub fn read(env: Lookup<'_>) -> OtelSettings {
                 "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
                 &value,
                 "the preference is cumulative, delta or lowmemory",
+            )),
+        }
+    }
+    let aggregation = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION";
+    if let Some(value) = env(aggregation)
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+    {
+        match value.to_ascii_lowercase().as_str() {
+            "explicit_bucket_histogram" => out.explicit_histograms = Some(true),
+            "base2_exponential_bucket_histogram" => out.explicit_histograms = Some(false),
+            _ => out.ignored.push(ignored(
+                aggregation,
+                &value,
+                "it is explicit_bucket_histogram or base2_exponential_bucket_histogram",
             )),
         }
     }
