@@ -83,10 +83,10 @@ impl Exponential {
     /// This histogram with at most `max` buckets (at least 2): itself when it fits,
     /// else at the highest lower scale where it does, each bucket's count added to the
     /// bucket that holds it there (index `i` at scale `s` is `i >> k` at `s - k`).
-    pub fn downscaled(&self, max: usize) -> Exponential {
+    pub fn downscaled(self, max: usize) -> Exponential {
         let max = max.max(2);
         if self.counts.len() <= max {
-            return self.clone();
+            return self;
         }
         let last = self.offset + self.counts.len() as i32 - 1;
         let mut shift = 1;
@@ -240,7 +240,7 @@ mod tests {
             "{}",
             full.counts.len()
         );
-        let capped = full.downscaled(DEFAULT_MAX_BUCKETS);
+        let capped = full.clone().downscaled(DEFAULT_MAX_BUCKETS);
         assert!(capped.counts.len() <= DEFAULT_MAX_BUCKETS);
         assert_eq!(
             capped.scale, 3,
@@ -259,7 +259,7 @@ mod tests {
         }
         // Narrow enough already: unchanged.
         let narrow = exponential(&sketch([1_000_000, 1_100_000]));
-        assert_eq!(narrow.downscaled(DEFAULT_MAX_BUCKETS), narrow);
+        assert_eq!(narrow.clone().downscaled(DEFAULT_MAX_BUCKETS), narrow);
         // The lowest scale holds anything in two buckets.
         let tiny = full.downscaled(2);
         assert!(
