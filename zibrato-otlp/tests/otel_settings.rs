@@ -112,6 +112,63 @@ fn the_opentelemetry_variables_configure_the_exporter_and_flags_win() {
 }
 
 #[test]
+fn a_general_endpoint_gets_the_metrics_path_and_the_histogram_aggregation_applies() {
+    // `OTEL_EXPORTER_OTLP_ENDPOINT` with a path: `v1/metrics` goes after it.
+    let Some(receiver) = Receiver::start(&["--path", "/otlp/v1/metrics"]) else {
+        return;
+    };
+    let base = format!("{}/otlp", receiver.url);
+    let port = free_ports();
+    let _broker = start_broker(port, &[]);
+    let _worker = start_worker(
+        WORKER,
+        port,
+        &["--levels", "info", "--flush", "1"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", base.as_str()),
+            (
+                "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+                "explicit_bucket_histogram",
+            ),
+        ],
+        "info",
+    );
+    let z = connected_client(port);
+    z.time_ns("info", "render", 3_000_000);
+    z.flush(WAIT).unwrap();
+    receiver.wait_for("a window under the base path", |r| {
+        !r.points("render").is_empty()
+    });
+    let (metric, point) = receiver.points("render")[0].clone();
+    assert!(metric.get("histogram").is_some(), "{metric}");
+    assert_eq!(
+        array(&point["explicit_bounds"]).len(),
+        11,
+        "the default bounds"
+    );
+}
+
+#[test]
+fn the_opentelemetry_timeout_is_milliseconds() {
+    // A receiver that answers after 3 s, and a timeout of 500 ms.
+    let Some(receiver) = Receiver::start(&["--delay", "3"]) else {
+        return;
+    };
+    let port = free_ports();
+    let _broker = start_broker(port, &[]);
+    let worker = worker(
+        port,
+        &receiver,
+        &[],
+        &[("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "500")],
+    );
+    let z = connected_client(port);
+    z.count_by("info", "slow", 1);
+    z.flush(WAIT).unwrap();
+    worker.wait_for_output("request timed out", WAIT);
+}
+
+#[test]
 fn a_google_rpc_status_error_body_is_logged_as_its_message() {
     for protocol in ["protobuf", "json"] {
         let Some(receiver) = Receiver::start(&["--refuse", "400"]) else {

@@ -10,6 +10,7 @@ protobuf's own JSON form (MessageToDict, proto field names).
 --path P: the path exports are taken at (default /v1/metrics; others get 404).
 --refuse S: answer the first non-empty export with status S and a google.rpc.Status
   body (the official googleapis-common-protos type), protobuf or JSON as the request.
+--delay S: wait S seconds before answering any export.
 --tls-cert F --tls-key F: serve HTTPS with this certificate and key (PEM).
 --client-ca F: and require a client certificate signed by this CA (mutual TLS); each
   export line then names the client certificate's common name.
@@ -20,6 +21,7 @@ import gzip
 import json
 import ssl
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from google.protobuf import json_format
@@ -31,6 +33,7 @@ parser.add_argument("--status", type=int, default=503)
 parser.add_argument("--partial", type=int, default=0)
 parser.add_argument("--path", default="/v1/metrics")
 parser.add_argument("--refuse", type=int, default=0)
+parser.add_argument("--delay", type=float, default=0.0)
 parser.add_argument("--tls-cert")
 parser.add_argument("--tls-key")
 parser.add_argument("--client-ca")
@@ -45,6 +48,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if args.delay:
+            time.sleep(args.delay)
         compressed = self.headers.get("Content-Encoding") == "gzip"
         if compressed:
             body = gzip.decompress(body)
