@@ -181,18 +181,7 @@ mod tests {
         assert_eq!(h.counts.iter().sum::<u64>() + h.zero, 10_000);
         assert!(h.counts.len() <= MAX_EXPONENTIAL_BUCKETS);
         // Read the median back as a backend would: the middle of its bucket.
-        let base = f64::powf(2.0, f64::powi(2.0, -h.scale));
-        let mut seen = 0;
-        let i = h
-            .counts
-            .iter()
-            .position(|n| {
-                seen += n;
-                seen >= 5_000
-            })
-            .unwrap() as i32;
-        let lower = base.powi(h.offset + i);
-        let middle = (lower + lower * base) / 2.0;
+        let middle = read_quantile(&h, 0.5);
         let true_median = 5_000_000.0 / NANOS;
         let error = (middle - true_median).abs() / true_median;
         assert!(error < 0.014, "error {error}");

@@ -8,22 +8,7 @@ mod receiver;
 use serde_json::Value as Json;
 use zibrato_testkit::{connected_client, free_ports, start_broker, start_worker};
 
-use receiver::{Receiver, WAIT, WORKER, array, num, worker};
-
-fn resource(export: &Json) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> =
-        array(&export["request"]["resource_metrics"][0]["resource"]["attributes"])
-            .iter()
-            .map(|kv| {
-                (
-                    kv["key"].as_str().unwrap().to_string(),
-                    kv["value"]["string_value"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-    out.sort();
-    out
-}
+use receiver::{Receiver, WAIT, WORKER, array, attributes, num, worker};
 
 #[test]
 fn the_opentelemetry_variables_configure_the_exporter_and_flags_win() {
@@ -91,7 +76,7 @@ fn the_opentelemetry_variables_configure_the_exporter_and_flags_win() {
     // The signal-specific headers, not the general ones; values percent-decoded.
     assert_eq!(export["headers"]["x-tenant"], "team a");
     assert!(export["headers"].get("x-general").is_none(), "{export}");
-    let attrs = resource(&export);
+    let attrs = attributes(&export["request"]["resource_metrics"][0]["resource"]);
     for expected in [
         ("deployment.environment", "test"),
         ("service.instance.id", "web-7"),

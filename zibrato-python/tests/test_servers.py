@@ -56,9 +56,14 @@ def get(url, timeout=10.0):
             time.sleep(0.1)
 
 
-def serve(server, http_port):
-    pids = [get("http://127.0.0.1:%d/" % http_port) for _ in range(REQUESTS)]
-    return set(pids)
+def serve_and_count(http_port, extra, console):
+    """Sends every request; with --max-requests, checks workers were replaced (60
+    requests at 7 per worker's life), each sending its last counts as it exited; then
+    waits until the worker counted every request while the server runs."""
+    pids = {get("http://127.0.0.1:%d/" % http_port) for _ in range(REQUESTS)}
+    if "--max-requests" in extra:
+        assert len(pids) >= 4, pids
+    console.wait_total("requests", REQUESTS)
 
 
 @pytest.fixture
@@ -84,12 +89,7 @@ def test_gunicorn_sync_workers_count_every_request(app_dir, port, console, extra
         env=server_env(port),
     )
     try:
-        pids = serve(server, http_port)
-        if "--max-requests" in extra:
-            # 60 requests at 7 per worker's life: workers were replaced, and each
-            # sent its last counts as it exited.
-            assert len(pids) >= 4, pids
-        console.wait_total("requests", REQUESTS)
+        serve_and_count(http_port, extra, console)
     finally:
         assert server.stop(signal.SIGTERM) == 0, server.output()
     # Stopping sends nothing twice.
@@ -116,13 +116,10 @@ def test_uwsgi_workers_count_every_request(app_dir, port, console, extra):
         env=server_env(port),
     )
     try:
-        pids = serve(server, http_port)
-        if "--max-requests" in extra:
-            assert len(pids) >= 4, pids
         # Counted while serving. Not after the stop: a worker uWSGI recycles at the
         # moment the instance shuts down can be ended by the master before its exit
-        # hooks run (see the README's "Servers").
-        console.wait_total("requests", REQUESTS)
+        # hooks run (see the README's "fork() and servers").
+        serve_and_count(http_port, extra, console)
     finally:
         # uWSGI's graceful shutdown ('q' on the master FIFO); SIGTERM would reload.
         if fifo.exists():
