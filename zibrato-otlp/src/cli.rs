@@ -66,14 +66,16 @@ struct Cli {
 
     /// The most buckets of one exponential histogram point (2 to 1026); a wider one is
     /// downscaled, as OpenTelemetry's SDKs do (their default, 160)
-    #[arg(long, env = "ZIBRATO_OTLP_MAX_BUCKETS", default_value = "160",
-          value_parser = clap::value_parser!(u64).range(2..=1026))]
+    #[arg(long, env = "ZIBRATO_OTLP_MAX_BUCKETS",
+          default_value_t = crate::histogram::DEFAULT_MAX_BUCKETS as u64,
+          value_parser = clap::value_parser!(u64).range(2..=crate::histogram::MAX_EXPONENTIAL_BUCKETS as u64))]
     max_buckets: u64,
 
     /// The most series whose running totals cumulative temporality keeps; a new series
     /// past it is not exported (counted in rejected_series, warned about) until idle
     /// ones are forgotten (after an hour)
-    #[arg(long, env = "ZIBRATO_OTLP_MAX_CUMULATIVE_SERIES", default_value = "100000",
+    #[arg(long, env = "ZIBRATO_OTLP_MAX_CUMULATIVE_SERIES",
+          default_value_t = crate::cumulative::DEFAULT_MAX_SERIES as u64,
           value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     max_cumulative_series: u64,
 
@@ -151,11 +153,6 @@ fn metrics_url(endpoint: &str) -> String {
     }
 }
 
-/// The default of `--endpoint` when neither it nor an OpenTelemetry variable is set.
-const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:4318";
-/// The default request timeout (the OpenTelemetry specification's).
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
 fn headers(cli: &Cli, otel: &OtelSettings) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     if let Some((name, text)) = &otel.headers {
@@ -206,10 +203,12 @@ fn run_cli(cli: Cli) -> u8 {
             return zibrato_common::exit::USAGE;
         }
     };
-    // Flags (and ZIBRATO_OTLP_*) first, then OpenTelemetry's variables, then defaults.
+    // Flags (and ZIBRATO_OTLP_*) first, then OpenTelemetry's variables, then the
+    // defaults, which `Settings::default()` holds.
+    let defaults = Settings::default();
     let json = match cli.protocol {
         Some(protocol) => matches!(protocol, Protocol::Json),
-        None => otel.json.unwrap_or(false),
+        None => otel.json.unwrap_or(defaults.encoding == Encoding::Json),
     };
     let cumulative = match cli.temporality {
         Some(t) => matches!(t, TemporalityArg::Cumulative),
@@ -219,7 +218,7 @@ fn run_cli(cli: Cli) -> u8 {
         url: match (&cli.endpoint, &otel.url) {
             (Some(endpoint), _) => metrics_url(endpoint),
             (None, Some(url)) => url.clone(),
-            (None, None) => metrics_url(DEFAULT_ENDPOINT),
+            (None, None) => defaults.url,
         },
         encoding: if json {
             Encoding::Json
@@ -228,13 +227,13 @@ fn run_cli(cli: Cli) -> u8 {
         },
         gzip: match cli.compression {
             Some(compression) => matches!(compression, Compression::Gzip),
-            None => otel.gzip.unwrap_or(true),
+            None => otel.gzip.unwrap_or(defaults.gzip),
         },
         headers,
         timeout: cli
             .request_timeout
             .or(otel.timeout)
-            .unwrap_or(DEFAULT_TIMEOUT),
+            .unwrap_or(defaults.timeout),
         max_request_bytes: cli.max_request_bytes as usize,
         service_name: cli.service_name.clone(),
         host_name: cli

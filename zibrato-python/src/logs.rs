@@ -268,7 +268,7 @@ pub fn logging_after_fork() {
 #[pyfunction]
 pub fn logging_at_exit(py: Python<'_>) {
     py.detach(|| {
-        let deadline = Instant::now() + DRAIN;
+        let deadline = zibrato_common::later(Instant::now(), DRAIN);
         while PENDING.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
