@@ -423,7 +423,9 @@ fn a_revoked_key_gets_nothing_more_through_after_sighup() {
         "the revoked worker got nothing more"
     );
     // The publisher still allowed lost nothing through the reload.
-    let kept_count = kept_app.stop().recorded;
+    let kept_report = kept_app.stop();
+    assert_eq!((kept_report.dropped, kept_report.filtered), (0, 0));
+    let kept_count = kept_report.recorded;
     assert_eq!(
         inside.settle_sum("kept.metric", kept_count, Duration::from_secs(8)),
         kept_count

@@ -25,6 +25,13 @@ enum State {
 /// XPUB rather than PUB because it tells us which levels the broker's workers
 /// subscribe to, and when we are connected at all: frames wait in our bounded backlog
 /// while the broker is away, and levels nobody wants are never built.
+///
+/// The socket is in manual mode (`XPUB_MANUAL`): it never filters by itself, the
+/// publisher alone decides what to send. An automatic XPUB applies a withdrawal as
+/// soon as ZeroMQ reads it, which can be inside the very `send` of a frame the
+/// publisher built before it could know, and that frame would vanish without an error;
+/// sent to the broker instead, it is held there for its grace like any frame of a level
+/// whose workers are away.
 pub(crate) struct ZmqLink {
     _context: zmq::Context,
     socket: zmq::Socket,
@@ -63,10 +70,11 @@ impl ZmqLink {
         socket
             .set_sndhwm(options.hwm)
             .map_err(zmq_err("set the high-water mark"))?;
-        set_xpub_nodrop(&mut socket).map_err(zmq_err("make a full queue visible (XPUB_NODROP)"))?;
-        socket
-            .set_xpub_verbose(true)
-            .map_err(zmq_err("report every subscription (XPUB_VERBOSE)"))?;
+        set_flag(&mut socket, zmq_sys::ZMQ_XPUB_NODROP)
+            .map_err(zmq_err("make a full queue visible (XPUB_NODROP)"))?;
+        // Manual mode also hands us every subscription, repeated ones included.
+        set_flag(&mut socket, zmq_sys::ZMQ_XPUB_MANUAL)
+            .map_err(zmq_err("take subscriptions by hand (XPUB_MANUAL)"))?;
         // Heartbeats notice a broker that vanished without closing the connection.
         socket
             .set_heartbeat_ivl(1000)
@@ -145,7 +153,7 @@ impl ZmqLink {
                 info!(endpoint = %self.endpoint, "lost the broker; buffering until it is back");
                 // The lost broker's subscriptions go with it (the publisher holds the
                 // levels they named for its grace): a broker that comes back must say
-                // again what its workers want. The socket is verbose, so it reports
+                // again what its workers want. The socket is manual, so it reports
                 // every subscription of the new connection, also of a topic the old one
                 // still held when it arrived.
                 self.subscribed = Subscribed::default();
@@ -154,6 +162,11 @@ impl ZmqLink {
             }
         }
         while let Ok(msg) = self.socket.recv_bytes(zmq::DONTWAIT) {
+            // The connection this came on gets everything from the socket (see the
+            // type's doc); `wants` filters. Only the message just read names it.
+            if let Err(error) = self.socket.set_subscribe(b"") {
+                warn!(%error, "cannot open the connection to the broker for every level");
+            }
             changed |= self.subscribed.apply(&msg);
         }
         // The broker sends its subscriptions as soon as the connection is made; after
@@ -225,23 +238,22 @@ impl Subscribed {
     }
 }
 
-/// Makes the XPUB socket report a full queue (EAGAIN) instead of silently dropping
-/// the frame, which is what ZeroMQ does by default: a silent loss.
-///
-/// The `zmq` crate has no setter for `ZMQ_XPUB_NODROP`, so this is the one call made
-/// through the C API directly.
+/// Turns on an integer socket option the `zmq` crate has no setter for:
+/// `ZMQ_XPUB_NODROP` (a full queue says EAGAIN instead of dropping the frame without a
+/// word, ZeroMQ's default) and `ZMQ_XPUB_MANUAL` (see [`ZmqLink`]). These are the calls
+/// made through the C API directly.
 #[allow(unsafe_code)]
-fn set_xpub_nodrop(socket: &mut zmq::Socket) -> Result<(), zmq::Error> {
+fn set_flag(socket: &mut zmq::Socket, option: u32) -> Result<(), zmq::Error> {
     use std::os::raw::c_int;
     let value: c_int = 1;
     let raw = socket.as_mut_ptr();
     // SAFETY: `raw` is the live socket owned by `socket`, used on this thread only; the
     // option value points to a c_int on this stack frame and its size is passed with
-    // it; ZMQ_XPUB_NODROP takes an int. zmq_errno is read right after the failing call.
+    // it; both options take an int. zmq_errno is read right after the failing call.
     let (rc, errno) = unsafe {
         let rc = zmq_sys::zmq_setsockopt(
             raw,
-            zmq_sys::ZMQ_XPUB_NODROP as c_int,
+            option as c_int,
             (&value as *const c_int).cast(),
             std::mem::size_of::<c_int>(),
         );
@@ -257,6 +269,59 @@ fn set_xpub_nodrop(socket: &mut zmq::Socket) -> Result<(), zmq::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A broker's publisher side (XSUB) on 127.0.0.1, and a link connected to it.
+    fn linked() -> (zmq::Socket, ZmqLink) {
+        let context = zmq::Context::new();
+        let broker = context.socket(zmq::XSUB).unwrap();
+        broker.bind("tcp://127.0.0.1:*").unwrap();
+        let endpoint = broker.get_last_endpoint().unwrap().unwrap();
+        let options = LinkOptions {
+            hwm: 100,
+            grace: Duration::ZERO,
+            ipv6: false,
+            keys: None,
+        };
+        let mut link = ZmqLink::connect(context, &endpoint, &options).unwrap();
+        service_until(&mut link, ZmqLink::is_up);
+        (broker, link)
+    }
+
+    /// Services `link` until `done`, for at most five seconds.
+    fn service_until(link: &mut ZmqLink, done: impl Fn(&ZmqLink) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !done(link) {
+            assert!(Instant::now() < deadline, "the link never got there");
+            link.service(Instant::now());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_frame_sent_as_its_level_is_withdrawn_still_reaches_the_broker() {
+        let (broker, mut link) = linked();
+        broker.send(&b"\x01info\0"[..], 0).unwrap();
+        service_until(&mut link, |l| l.is_up() && l.wants(b"info\0Z"));
+        // The withdrawal arrives and ZeroMQ reads it (a poll does) before the
+        // publisher does: the frame it built meanwhile is sent all the same.
+        broker.send(&b"\x00info\0"[..], 0).unwrap();
+        assert_eq!(link.socket.poll(zmq::POLLIN, 5000).unwrap(), 1);
+        assert!(link.send(b"info\0Z frame").is_ok());
+        broker.set_rcvtimeo(5000).unwrap();
+        assert_eq!(broker.recv_bytes(0).unwrap(), b"info\0Z frame");
+        service_until(&mut link, |l| !l.wants(b"info\0Z"));
+    }
+
+    #[test]
+    fn a_new_connection_is_open_for_every_level_the_broker_names() {
+        let (broker, mut link) = linked();
+        broker.send(&b"\x01debug\0"[..], 0).unwrap();
+        service_until(&mut link, |l| l.wants(b"debug\0Z"));
+        // The socket filters nothing: what the publisher decides to send arrives.
+        assert!(link.send(b"info\0Z other").is_ok());
+        broker.set_rcvtimeo(5000).unwrap();
+        assert_eq!(broker.recv_bytes(0).unwrap(), b"info\0Z other");
+    }
 
     #[test]
     fn subscriptions_match_exact_levels_and_stay_bounded() {
