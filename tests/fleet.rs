@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use zibrato_testkit::{Daemon, Host, Hosts, Load, bin_path, wait_until};
+use zibrato_testkit::{Daemon, Host, Hosts, Load, wait_until};
 
 /// How long a daemon may take to start, or the pipeline to catch up.
 const WAIT: Duration = Duration::from_secs(30);
@@ -29,34 +29,18 @@ struct Fleet {
     hosts: Hosts,
 }
 
-fn broker(hosts: &Hosts, host: Host, args: &[&str]) -> Daemon {
-    let mut all = vec!["--stats-interval", "3600"];
-    all.extend_from_slice(args);
-    let broker = hosts.start(host, bin_path("zibrato-broker"), &all);
-    broker.wait_for_output("broker listening", WAIT);
-    broker
-}
-
-/// A console worker for `info` (only: the arithmetic below counts one counter) on the
-/// broker at `host`'s loopback.
-fn console(hosts: &Hosts, host: Host) -> Daemon {
-    let args = ["--levels", "info", "--flush", "1", "--format", "json"];
-    let worker = hosts.start(host, bin_path("zibrato-console"), &args);
-    worker.wait_for_output("worker subscribed", WAIT);
-    worker
-}
-
 impl Fleet {
     /// Central broker and worker on B, the local broker (with `local_args`) on A, linked;
     /// `None` when this machine cannot make the hosts.
     fn start(local_args: &[&str]) -> Option<Fleet> {
         let hosts = Hosts::new()?;
-        let central = broker(&hosts, Host::B, &["--host", "0.0.0.0", "--insecure"]);
-        let worker = console(&hosts, Host::B);
+        let central = hosts.broker(Host::B, &["--host", "0.0.0.0", "--insecure"]);
+        // The worker wants `info` only: the arithmetic below counts one counter.
+        let worker = hosts.console(Host::B, &[]);
         let upstream = format!("tcp://{}:{}", Host::B.address(), PORT + 2);
         let mut args = vec!["--upstream", upstream.as_str(), "--insecure"];
         args.extend_from_slice(local_args);
-        let local = broker(&hosts, Host::A, &args);
+        let local = hosts.broker(Host::A, &args);
         wait_until("the link, with the worker's level wanted", WAIT, || {
             local.upstream_wants() == Some(1)
         });
@@ -71,10 +55,7 @@ impl Fleet {
 
     /// Starts the application on A, and waits until the worker on B sees its counts.
     fn record(&mut self) {
-        let load = self
-            .hosts
-            .start(Host::A, bin_path("zibrato-load"), &["--rate", "200"]);
-        self.load = Some(Load::recording(load));
+        self.load = Some(self.hosts.load(Host::A, "seq", &[]));
         wait_until("the first counts at the worker", WAIT, || {
             self.worker.console_sum("seq") > 0
         });
@@ -202,7 +183,9 @@ fn the_central_broker_killed_and_restarted_loses_nothing_and_counts_nothing_twic
     fleet.central.signal("KILL");
     assert!(fleet.central.wait_exit(WAIT).is_some());
     std::thread::sleep(Duration::from_secs(3));
-    fleet.central = broker(&fleet.hosts, Host::B, &["--host", "0.0.0.0", "--insecure"]);
+    fleet.central = fleet
+        .hosts
+        .broker(Host::B, &["--host", "0.0.0.0", "--insecure"]);
     fleet.local.wait_for_output("upstream broker linked", WAIT);
     std::thread::sleep(Duration::from_secs(3));
     let total = fleet.stop_recording();
@@ -218,10 +201,9 @@ fn a_worker_on_another_host_gets_everything_through_a_broker_beside_it() {
     };
     // The central broker and the application on A; a broker beside the worker on B
     // takes the levels its worker wants from A over the acknowledged link.
-    let central = broker(&hosts, Host::A, &["--host", "0.0.0.0", "--insecure"]);
+    let central = hosts.broker(Host::A, &["--host", "0.0.0.0", "--insecure"]);
     let upstream = format!("tcp://{}:{}", Host::A.address(), PORT + 2);
-    let beside = broker(
-        &hosts,
+    let beside = hosts.broker(
         Host::B,
         &[
             "--upstream",
@@ -230,7 +212,7 @@ fn a_worker_on_another_host_gets_everything_through_a_broker_beside_it() {
             "--insecure",
         ],
     );
-    let worker = console(&hosts, Host::B);
+    let worker = hosts.console(Host::B, &[]);
     beside.wait_for_output("upstream broker linked", WAIT);
     let mut fleet = Fleet {
         hosts,

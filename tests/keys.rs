@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use zibrato_testkit::{
-    Daemon, Host, Hosts, Load, bin_path, contains, wait_until, wait_until_showing,
-};
+use zibrato_testkit::{Daemon, Host, Hosts, bin_path, contains, wait_until, wait_until_showing};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -27,6 +25,31 @@ struct Keyring {
 struct Pair {
     public: String,
     secret: String,
+}
+
+impl Pair {
+    /// The arguments of a publisher or a worker holding this pair, for `server`'s
+    /// broker.
+    fn client_of<'a>(&'a self, server: &'a Pair) -> [&'a str; 4] {
+        [
+            "--curve-secret-file",
+            &self.secret,
+            "--curve-server-key",
+            &server.public,
+        ]
+    }
+
+    /// The arguments of a broker holding this pair, linked to `server`'s at `upstream`.
+    fn linked_to<'a>(&'a self, server: &'a Pair, upstream: &'a str) -> [&'a str; 6] {
+        [
+            "--upstream",
+            upstream,
+            "--curve-secret-file",
+            &self.secret,
+            "--upstream-key",
+            &server.public,
+        ]
+    }
 }
 
 impl Keyring {
@@ -78,32 +101,44 @@ impl Drop for Keyring {
     }
 }
 
-fn broker(hosts: &Hosts, host: Host, args: &[&str]) -> Daemon {
-    let mut all = vec!["--stats-interval", "3600"];
-    all.extend_from_slice(args);
-    let broker = hosts.start(host, bin_path("zibrato-broker"), &all);
-    broker.wait_for_output("broker listening", WAIT);
-    broker
+/// The central broker on B, on every interface with `central`'s keys, letting in the
+/// keys in `allow`; and the worker beside it, holding `worker`.
+fn keyed_central(hosts: &Hosts, central: &Pair, allow: &Path, worker: &Pair) -> (Daemon, Daemon) {
+    let allow = allow.to_string_lossy();
+    let broker = hosts.broker(
+        Host::B,
+        &[
+            "--host",
+            "0.0.0.0",
+            "--curve-secret-file",
+            &central.secret,
+            "--curve-allow",
+            &allow,
+        ],
+    );
+    let inside = hosts.console(Host::B, &worker.client_of(central));
+    (broker, inside)
 }
 
-/// A console worker for `info`; `args` say where its broker is and with which keys.
-fn console(hosts: &Hosts, host: Host, args: &[&str]) -> Daemon {
-    let mut all = vec!["--levels", "info", "--flush", "1", "--format", "json"];
-    all.extend_from_slice(args);
-    let worker = hosts.start(host, bin_path("zibrato-console"), &all);
-    worker.wait_for_output("worker subscribed", WAIT);
-    worker
+/// The central broker's relay port, seen from A.
+fn central_relay() -> String {
+    format!("tcp://{}:5552", Host::B.address())
 }
 
-/// `zibrato-load` on `host` recording the counter `name`, with `args`.
-fn load(hosts: &Hosts, host: Host, name: &str, args: &[&str]) -> Load {
-    let mut all = vec!["--rate", "200", "--name", name];
-    all.extend_from_slice(args);
-    Load::recording(hosts.start(host, bin_path("zibrato-load"), &all))
+/// The arguments of a publisher (`port` 5550) or a worker (5551) on A for the central
+/// broker on B, holding `pair` for `central`'s keys when given.
+fn toward_central(port: &str, pair: Option<&Pair>, central: &Pair) -> Vec<String> {
+    let keys = pair.map(|pair| pair.client_of(central));
+    ["--host", Host::B.address(), "--port", port]
+        .into_iter()
+        .chain(keys.into_iter().flatten())
+        .map(String::from)
+        .collect()
 }
 
-fn path(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
+/// Arguments made as `String`s, as a command line takes them.
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
 
 const NAME: &str = "zibrato.secret.metric.name";
@@ -114,49 +149,32 @@ const NAME: &str = "zibrato.secret.metric.name";
 fn chain(keyed: bool) -> Option<(i64, i64, Vec<u8>)> {
     let hosts = Hosts::new()?;
     let keys = Keyring::new(if keyed { "chain" } else { "plain" });
-    let (central, local, worker) = (
+    let (central, local, worker_key) = (
         keys.make("central"),
         keys.make("local"),
         keys.make("worker"),
     );
-    let allow = path(&keys.allow(&["local", "worker"]));
-    let upstream = format!("tcp://{}:5552", Host::B.address());
-    let (central_args, worker_args, local_args): (Vec<&str>, Vec<&str>, Vec<&str>) = if keyed {
-        (
-            vec![
-                "--host",
-                "0.0.0.0",
-                "--curve-secret-file",
-                &central.secret,
-                "--curve-allow",
-                &allow,
-            ],
-            vec![
-                "--curve-secret-file",
-                &worker.secret,
-                "--curve-server-key",
-                &central.public,
-            ],
-            vec![
-                "--upstream",
-                &upstream,
-                "--curve-secret-file",
-                &local.secret,
-                "--upstream-key",
-                &central.public,
-            ],
-        )
+    let upstream = central_relay();
+    let allow = keys.allow(&["local", "worker"]);
+    let (mut central_broker, mut worker) = if keyed {
+        keyed_central(&hosts, &central, &allow, &worker_key)
     } else {
         (
-            vec!["--host", "0.0.0.0", "--insecure"],
-            vec![],
-            vec!["--upstream", &upstream, "--insecure"],
+            hosts.broker(Host::B, &["--host", "0.0.0.0", "--insecure"]),
+            hosts.console(Host::B, &[]),
         )
     };
-    let mut central_broker = broker(&hosts, Host::B, &central_args);
-    let mut worker = console(&hosts, Host::B, &worker_args);
+    let (keyed_link, plain_link) = (
+        local.linked_to(&central, &upstream),
+        ["--upstream", upstream.as_str(), "--insecure"],
+    );
+    let local_args = if keyed {
+        &keyed_link[..]
+    } else {
+        &plain_link[..]
+    };
     let capture = hosts.capture()?;
-    let mut local_broker = broker(&hosts, Host::A, &local_args);
+    let mut local_broker = hosts.broker(Host::A, local_args);
     let daemons = [
         ("central broker", &central_broker),
         ("worker", &worker),
@@ -168,7 +186,7 @@ fn chain(keyed: bool) -> Option<(i64, i64, Vec<u8>)> {
         &daemons,
         || local_broker.upstream_wants() == Some(1),
     );
-    let app = load(&hosts, Host::A, NAME, &[]);
+    let app = hosts.load(Host::A, NAME, &[]);
     std::thread::sleep(Duration::from_secs(3));
     let recorded = app.stop().recorded;
     let counted = worker.settle_sum(NAME, recorded, Duration::from_secs(8));
@@ -220,60 +238,20 @@ fn peers_without_a_good_key_get_nothing_through_and_are_counted() {
         keys.make("stranger"),
         keys.make("worker"),
     );
-    let allow = path(&keys.allow(&["good", "worker"]));
-    let mut central_broker = broker(
-        &hosts,
-        Host::B,
-        &[
-            "--host",
-            "0.0.0.0",
-            "--curve-secret-file",
-            &central.secret,
-            "--curve-allow",
-            &allow,
-        ],
-    );
-    let server = ["--curve-server-key", central.public.as_str()];
-    let mut inside = console(
-        &hosts,
-        Host::B,
-        &["--curve-secret-file", &worker.secret, server[0], server[1]],
-    );
-    let at = |port: &str| {
-        [
-            "--host".to_string(),
-            Host::B.address().to_string(),
-            "--port".to_string(),
-            port.to_string(),
-        ]
-    };
-    let publisher = at("5550");
-    let publisher: Vec<&str> = publisher.iter().map(String::as_str).collect();
+    let allow = keys.allow(&["good", "worker"]);
+    let (mut central_broker, mut inside) = keyed_central(&hosts, &central, &allow, &worker);
+    let to = |port: &str, pair: Option<&Pair>| toward_central(port, pair, &central);
     // From host A: no key, a key the broker does not allow, and an allowed one.
-    let keyless = load(&hosts, Host::A, "from.keyless", &publisher);
-    let mut args = publisher.clone();
-    args.extend([
-        "--curve-secret-file",
-        &stranger.secret,
-        server[0],
-        server[1],
-    ]);
-    let strange = load(&hosts, Host::A, "from.stranger", &args);
-    let mut args = publisher.clone();
-    args.extend(["--curve-secret-file", &good.secret, server[0], server[1]]);
-    let allowed = load(&hosts, Host::A, "from.good", &args);
+    let keyless = hosts.load(Host::A, "from.keyless", &strs(&to("5550", None)));
+    let strange = hosts.load(
+        Host::A,
+        "from.stranger",
+        &strs(&to("5550", Some(&stranger))),
+    );
+    let allowed = hosts.load(Host::A, "from.good", &strs(&to("5550", Some(&good))));
     // Workers on A without a key and with a key not allowed.
-    let worker_port = at("5551");
-    let worker_port: Vec<&str> = worker_port.iter().map(String::as_str).collect();
-    let mut keyless_worker = console(&hosts, Host::A, &worker_port);
-    let mut args = worker_port.clone();
-    args.extend([
-        "--curve-secret-file",
-        &stranger.secret,
-        server[0],
-        server[1],
-    ]);
-    let mut strange_worker = console(&hosts, Host::A, &args);
+    let mut keyless_worker = hosts.console(Host::A, &strs(&to("5551", None)));
+    let mut strange_worker = hosts.console(Host::A, &strs(&to("5551", Some(&stranger))));
 
     std::thread::sleep(Duration::from_secs(4));
     let good_count = allowed.stop().recorded;
@@ -324,74 +302,19 @@ fn a_revoked_key_gets_nothing_more_through_after_sighup() {
     let (kept, revoked, worker) = (keys.make("kept"), keys.make("revoked"), keys.make("worker"));
     let (remote, local) = (keys.make("remote"), keys.make("local"));
     let allow_dir = keys.allow(&["kept", "revoked", "worker", "remote", "local"]);
-    let allow = path(&allow_dir);
-    let central_broker = broker(
-        &hosts,
-        Host::B,
-        &[
-            "--host",
-            "0.0.0.0",
-            "--curve-secret-file",
-            &central.secret,
-            "--curve-allow",
-            &allow,
-        ],
-    );
-    let server = ["--curve-server-key", central.public.as_str()];
-    let mut inside = console(
-        &hosts,
-        Host::B,
-        &["--curve-secret-file", &worker.secret, server[0], server[1]],
-    );
-    let b = Host::B.address();
+    let (central_broker, mut inside) = keyed_central(&hosts, &central, &allow_dir, &worker);
     // On A: a publisher that stays allowed, one that is revoked (both straight to B),
     // a worker that is revoked, and a broker linked to B whose key is revoked.
-    let publisher = |pair: &Pair, name: &str| {
-        let args = [
-            "--host",
-            b,
-            "--port",
-            "5550",
-            "--curve-secret-file",
-            &pair.secret,
-            server[0],
-            server[1],
-        ];
-        load(&hosts, Host::A, name, &args)
-    };
-    let kept_app = publisher(&kept, "kept.metric");
-    let revoked_app = publisher(&revoked, "revoked.metric");
-    let remote_worker = console(
-        &hosts,
-        Host::A,
-        &[
-            "--host",
-            b,
-            "--port",
-            "5551",
-            "--curve-secret-file",
-            &remote.secret,
-            server[0],
-            server[1],
-        ],
-    );
-    let upstream = format!("tcp://{b}:5552");
-    let linked = broker(
-        &hosts,
-        Host::A,
-        &[
-            "--port",
-            "6550",
-            "--upstream",
-            &upstream,
-            "--curve-secret-file",
-            &local.secret,
-            "--upstream-key",
-            &central.public,
-        ],
-    );
+    let to = |port: &str, pair: &Pair| toward_central(port, Some(pair), &central);
+    let kept_app = hosts.load(Host::A, "kept.metric", &strs(&to("5550", &kept)));
+    let revoked_app = hosts.load(Host::A, "revoked.metric", &strs(&to("5550", &revoked)));
+    let remote_worker = hosts.console(Host::A, &strs(&to("5551", &remote)));
+    let upstream = central_relay();
+    let mut linked_args = vec!["--port", "6550"];
+    linked_args.extend(local.linked_to(&central, &upstream));
+    let linked = hosts.broker(Host::A, &linked_args);
     linked.wait_for_output("upstream broker linked", WAIT);
-    let relayed_app = load(&hosts, Host::A, "relayed.metric", &["--port", "6550"]);
+    let relayed_app = hosts.load(Host::A, "relayed.metric", &["--port", "6550"]);
     wait_until("every stream at the worker", WAIT, || {
         ["kept.metric", "revoked.metric", "relayed.metric"]
             .iter()
@@ -448,42 +371,10 @@ fn an_encrypted_link_down_for_20_s_loses_nothing() {
         keys.make("local"),
         keys.make("worker"),
     );
-    let allow = path(&keys.allow(&["local", "worker"]));
-    let central_broker = broker(
-        &hosts,
-        Host::B,
-        &[
-            "--host",
-            "0.0.0.0",
-            "--curve-secret-file",
-            &central.secret,
-            "--curve-allow",
-            &allow,
-        ],
-    );
-    let mut inside = console(
-        &hosts,
-        Host::B,
-        &[
-            "--curve-secret-file",
-            &worker.secret,
-            "--curve-server-key",
-            &central.public,
-        ],
-    );
-    let upstream = format!("tcp://{}:5552", Host::B.address());
-    let mut local_broker = broker(
-        &hosts,
-        Host::A,
-        &[
-            "--upstream",
-            &upstream,
-            "--curve-secret-file",
-            &local.secret,
-            "--upstream-key",
-            &central.public,
-        ],
-    );
+    let allow = keys.allow(&["local", "worker"]);
+    let (central_broker, mut inside) = keyed_central(&hosts, &central, &allow, &worker);
+    let upstream = central_relay();
+    let mut local_broker = hosts.broker(Host::A, &local.linked_to(&central, &upstream));
     let daemons = [
         ("central broker", &central_broker),
         ("worker", &inside),
@@ -495,7 +386,7 @@ fn an_encrypted_link_down_for_20_s_loses_nothing() {
         &daemons,
         || local_broker.upstream_wants() == Some(1),
     );
-    let app = load(&hosts, Host::A, "seq", &[]);
+    let app = hosts.load(Host::A, "seq", &[]);
     std::thread::sleep(Duration::from_secs(2));
     hosts.link_down();
     std::thread::sleep(Duration::from_secs(20));

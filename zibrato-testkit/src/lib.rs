@@ -6,6 +6,7 @@ mod http;
 mod librato;
 mod load;
 mod netns;
+mod on_host;
 mod peers;
 mod pipeline;
 mod ports;
