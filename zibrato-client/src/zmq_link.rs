@@ -313,7 +313,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_connection_is_open_for_every_level_the_broker_names() {
+    fn once_the_broker_names_a_level_the_socket_lets_every_level_through() {
         let (broker, mut link) = linked();
         broker.send(&b"\x01debug\0"[..], 0).unwrap();
         service_until(&mut link, |l| l.wants(b"debug\0Z"));
